@@ -1,0 +1,104 @@
+"""Atomic file writes, content hashes and an inter-process lock.
+
+A crash or a full disk must never leave a half-written engine, manifest or report where
+a reader would take it for a whole one: write to a temporary file beside the target,
+fsync, then rename (atomic on POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from edge_ai_ros.errors import EdgeAiError
+
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bytes_sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise EdgeAiError(
+            f"cannot write {target}: {err.strerror}",
+            fix="choose a writable directory with free space",
+        ) from err
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise EdgeAiError(
+            f"cannot write {target}: {err.strerror}",
+            fix="choose a writable directory with free space",
+        ) from err
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_output_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path for a tool that writes a file itself; rename on success only."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str], timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) across processes."""
+    lock_path = Path(path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EdgeAiError(
+                        f"timed out after {timeout_s:.0f} s waiting for lock {lock_path}",
+                        fix="another build of the same engine is running; wait for it or remove a stale lock",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

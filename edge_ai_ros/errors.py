@@ -1,0 +1,59 @@
+"""One error hierarchy for the package.
+
+Every error names what was wrong and how to fix it, so that a node can log it and keep
+serving, and a command-line user knows what to change.
+"""
+
+from __future__ import annotations
+
+
+class EdgeAiError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.fix = fix
+        super().__init__(f"{message} (fix: {fix})" if fix else message)
+
+
+class ConfigError(EdgeAiError, ValueError):
+    """A parameter, recipe or option has a value the package cannot use."""
+
+    def __init__(self, field: str, problem: str, *, fix: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}", fix=fix)
+
+
+class InvalidInputError(EdgeAiError, ValueError):
+    """One input (an image, a tensor, a calibration sample) is unusable; skip it, keep going."""
+
+    def __init__(self, field: str, problem: str, *, fix: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}", fix=fix)
+
+
+class ManifestError(EdgeAiError):
+    """A manifest is missing, malformed, or does not match its engine or this machine."""
+
+
+class EngineError(EdgeAiError):
+    """A backend could not load or run a model."""
+
+
+class BackendUnavailableError(EngineError):
+    """The backend's runtime library is not installed or cannot see its device."""
+
+
+class CompileError(EdgeAiError):
+    """Building an engine failed; nothing was written to the cache."""
+
+
+class AccuracyGateError(CompileError):
+    """The built engine is less accurate than the allowed drop; it was not kept."""
+
+
+class BagError(EdgeAiError):
+    """A rosbag2 bag is missing, truncated, or lacks the requested topic."""
+
+
+class UnsafeWeightsError(EdgeAiError):
+    """A weights file would execute code when loaded (pickle); it was refused."""
