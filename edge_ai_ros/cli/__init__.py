@@ -1,0 +1,1 @@
+"""The ``edge-ai-ros`` command line."""

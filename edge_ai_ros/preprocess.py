@@ -1,0 +1,92 @@
+"""Image -> input tensor: letterbox and normalise.
+
+The node, calibration, training and evaluation all call this one function, so an INT8
+engine is calibrated on exactly the tensors it will see in service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from edge_ai_ros.errors import InvalidInputError
+from edge_ai_ros.manifest import PreprocessSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class LetterboxTransform:
+    """Maps model-input pixels back to original-image pixels: orig = (p - pad) / scale."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    orig_width: int
+    orig_height: int
+
+    def to_original(self, boxes: np.ndarray) -> np.ndarray:
+        """Boxes [K, 4] x1 y1 x2 y2 in input pixels -> original pixels, clipped to the image."""
+        out = np.empty_like(boxes, dtype=np.float32)
+        out[:, [0, 2]] = (boxes[:, [0, 2]] - self.pad_x) / self.scale_x
+        out[:, [1, 3]] = (boxes[:, [1, 3]] - self.pad_y) / self.scale_y
+        np.clip(out[:, [0, 2]], 0.0, float(self.orig_width), out=out[:, [0, 2]])
+        np.clip(out[:, [1, 3]], 0.0, float(self.orig_height), out=out[:, [1, 3]])
+        return out
+
+
+def _resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize through Pillow's C code: ~1 ms for a VGA frame, against ~10 ms in numpy."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized)
+
+
+def letterbox(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, LetterboxTransform]:
+    """Resize an RGB uint8 HxWx3 image into spec.width x spec.height, keeping aspect if asked."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInputError(
+            "image", f"expected HxWx3 uint8, got shape {image.shape} dtype {image.dtype}",
+            fix="convert to rgb8 before preprocessing",
+        )
+    src_h, src_w = image.shape[:2]
+    if src_h == 0 or src_w == 0:
+        raise InvalidInputError("image", "has zero width or height", fix="send a non-empty image")
+    if not spec.letterbox:
+        resized = _resize_bilinear(image, spec.width, spec.height)
+        return resized, LetterboxTransform(
+            scale_x=spec.width / src_w, scale_y=spec.height / src_h, pad_x=0.0, pad_y=0.0,
+            orig_width=src_w, orig_height=src_h,
+        )
+    scale = min(spec.width / src_w, spec.height / src_h)
+    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    pad_x, pad_y = (spec.width - new_w) // 2, (spec.height - new_h) // 2
+    canvas = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = _resize_bilinear(image, new_w, new_h)
+    return canvas, LetterboxTransform(
+        scale_x=new_w / src_w, scale_y=new_h / src_h, pad_x=float(pad_x), pad_y=float(pad_y),
+        orig_width=src_w, orig_height=src_h,
+    )
+
+
+def normalize(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Letterboxed RGB uint8 HxWx3 -> float32 1x3xHxW (or 1xHxWx3) as the model expects."""
+    if spec.channel_order == "bgr":
+        image = image[..., ::-1]
+    if spec.layout == "nchw":
+        image = image.transpose(2, 0, 1)
+    tensor = np.empty((1, *image.shape), dtype=np.float32)
+    np.multiply(image, np.float32(spec.scale), out=tensor[0], casting="unsafe")
+    if spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0):
+        shape = (3, 1, 1) if spec.layout == "nchw" else (1, 1, 3)
+        tensor[0] -= np.asarray(spec.mean, np.float32).reshape(shape)
+        tensor[0] /= np.asarray(spec.std, np.float32).reshape(shape)
+    return tensor
+
+
+def preprocess(image: np.ndarray, spec: PreprocessSpec) -> tuple[np.ndarray, LetterboxTransform]:
+    """RGB uint8 HxWx3 -> (input tensor with batch 1, transform back to original pixels)."""
+    boxed, transform = letterbox(image, spec)
+    return normalize(boxed, spec), transform
