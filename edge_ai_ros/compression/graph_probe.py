@@ -1,0 +1,100 @@
+"""Which layer feeds which: found by running the model once with hooks.
+
+Tracing (torch.fx) fails on detectors that build grids from ``x.shape``; hooks work on any
+model. A leaf module "consumes" another when it receives that module's output tensor
+object unchanged. Used to fold Conv->BatchNorm pairs (QAT) and to find the output layers
+that pruning must not narrow (their channel count is the model's output format).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerEdges:
+    """consumers[name] = names of leaf modules that took that module's output as an input."""
+
+    consumers: dict[str, tuple[str, ...]]
+    order: tuple[str, ...]  # leaf modules in the order they ran
+
+
+def leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules() if name and not list(m.children())}
+
+
+def probe_edges(model: nn.Module, example: torch.Tensor) -> LayerEdges:
+    """Run ``example`` through ``model`` (eval, no grad) and record producer -> consumer edges."""
+    produced: dict[int, str] = {}
+    consumers: dict[str, list[str]] = {}
+    order: list[str] = []
+    keep_alive: list[torch.Tensor] = []
+    handles = []
+    for name, module in leaf_modules(model).items():
+        handles.append(module.register_forward_pre_hook(_make_pre_hook(name, produced, consumers)))
+        handles.append(module.register_forward_hook(_make_post_hook(name, produced, consumers, order, keep_alive)))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return LayerEdges(
+        consumers={k: tuple(dict.fromkeys(v)) for k, v in consumers.items()}, order=tuple(dict.fromkeys(order)),
+    )
+
+
+def _make_pre_hook(name: str, produced: dict[int, str], consumers: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    def hook(_module: nn.Module, inputs: tuple[object, ...]) -> None:
+        for value in inputs:
+            producer = produced.get(id(value)) if isinstance(value, torch.Tensor) else None
+            if producer is not None:
+                consumers[producer].append(name)
+
+    return hook
+
+
+def _make_post_hook(  # type: ignore[no-untyped-def]
+    name: str, produced: dict[int, str], consumers: dict[str, list[str]], order: list[str],
+    keep_alive: list[torch.Tensor],
+):
+    def hook(_module: nn.Module, _inputs: tuple[object, ...], output: object) -> None:
+        order.append(name)
+        consumers.setdefault(name, [])
+        if isinstance(output, torch.Tensor):
+            produced[id(output)] = name
+            keep_alive.append(output)  # a freed tensor's id could be reused by a later one
+
+    return hook
+
+
+def output_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
+    """Conv/Linear layers whose output no other layer consumes: they shape the model output.
+
+    Conservative: a conv followed by a functional activation (F.silu) is also reported and
+    so left unpruned, never wrongly narrowed.
+    """
+    edges = probe_edges(model, example)
+    layers = leaf_modules(model)
+    return [
+        name for name in edges.order
+        if isinstance(layers[name], nn.Conv2d | nn.Linear) and not edges.consumers.get(name)
+    ]
+
+
+def conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
+    """(conv, batchnorm) names where the BN is the only consumer of the conv's output."""
+    edges = probe_edges(model, example)
+    layers = leaf_modules(model)
+    pairs = []
+    for name in edges.order:
+        users = edges.consumers.get(name, ())
+        if isinstance(layers[name], nn.Conv2d) and len(users) == 1 and isinstance(layers[users[0]], nn.BatchNorm2d):
+            pairs.append((name, users[0]))
+    return pairs

@@ -1,0 +1,48 @@
+"""How to load an engine: the knobs shared by every backend, validated when built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_ai_ros.engines.device import available_cores
+from edge_ai_ros.errors import ConfigError
+
+PRECISION_HINTS = ("", "f32", "bf16", "f16")
+DEVICES = ("cpu", "gpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """Backend settings.
+
+    threads: intra-op threads; 0 = every core this process may use.
+    precision_hint: OpenVINO's INFERENCE_PRECISION_HINT; "" follows the manifest's precision
+        (fp32 and int8 -> "f32", so FP32 really is FP32; bf16 -> "bf16"; fp16 -> "f16").
+    device: "cpu" for ONNX Runtime / OpenVINO; "cuda"/"gpu" for TensorRT.
+    device_index: which GPU, for backends that have several.
+    """
+
+    threads: int = 0
+    precision_hint: str = ""
+    device: str = "cpu"
+    device_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ConfigError("threads", f"is {self.threads}", fix="use 0 (all cores) or a positive count")
+        if self.precision_hint not in PRECISION_HINTS:
+            raise ConfigError("precision_hint", f"{self.precision_hint!r} is not one of {PRECISION_HINTS}",
+                              fix="use 'f32' for exact FP32, 'bf16' to allow bfloat16, or '' to follow the manifest")
+        if self.device not in DEVICES:
+            raise ConfigError("device", f"{self.device!r} is not one of {DEVICES}", fix="use 'cpu' here")
+        if self.device_index < 0:
+            raise ConfigError("device_index", f"is {self.device_index}", fix="use 0 or a positive GPU index")
+
+    def resolved_threads(self) -> int:
+        return self.threads or available_cores()
+
+    def precision_hint_for(self, model_precision: str) -> str:
+        """The OpenVINO precision hint to use for a model built at ``model_precision``."""
+        if self.precision_hint:
+            return self.precision_hint
+        return {"bf16": "bf16", "fp16": "f16"}.get(model_precision, "f32")

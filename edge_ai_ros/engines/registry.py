@@ -1,0 +1,163 @@
+"""Which backends are installed, which one to use for an artifact, and loading it.
+
+Each backend is a module ``edge_ai_ros.engines.<name>_backend`` with a function
+``create_engine(path, options, *, model_precision, details) -> Engine``; the table below
+names it, the runtime package it needs and the artifact formats it reads. Whether a
+backend is available is answered with importlib.util.find_spec, so asking imports no
+runtime. TensorRT plugs in by its module existing (the compiler writes it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_ai_ros.engines.base import Engine
+from edge_ai_ros.engines.options import EngineOptions
+from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EngineError, ManifestError
+from edge_ai_ros.manifest import ModelManifest, load_manifest, manifest_path_for
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendEntry:
+    name: str
+    runtime: str  # the package find_spec looks for
+    module: str  # the edge_ai_ros module with create_engine
+    formats: tuple[str, ...]  # artifact formats it reads
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    e.name: e for e in (
+        BackendEntry(name="tensorrt", runtime="tensorrt", module="edge_ai_ros.engines.tensorrt_backend",
+                     formats=("tensorrt_plan",)),
+        BackendEntry(name="openvino", runtime="openvino", module="edge_ai_ros.engines.openvino_backend",
+                     formats=("onnx", "openvino_ir")),
+        BackendEntry(name="onnxruntime", runtime="onnxruntime",
+                     module="edge_ai_ros.engines.onnxruntime_backend", formats=("onnx",)),
+    )
+}
+#: Fastest first, as measured on this machine's CPU (docs/engines.md, ../shared/cpu-engines.md).
+CPU_PREFERENCE: tuple[str, ...] = ("openvino", "onnxruntime")
+_SUFFIX_FORMATS = {".onnx": "onnx", ".xml": "openvino_ir", ".plan": "tensorrt_plan", ".engine": "tensorrt_plan"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendChoice:
+    """The backend picked for an artifact, why, and what to try if it fails to load."""
+
+    backend: str
+    reason: str
+    fallbacks: tuple[str, ...] = ()
+
+
+def _installed(name: str) -> bool:
+    """True if ``name`` is a real module (a folder of type stubs is a namespace package, origin None)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
+def available_backends() -> list[str]:
+    """Backends whose runtime and adapter module are both installed, in preference order."""
+    return [n for n, e in BACKENDS.items() if _installed(e.runtime) and _installed(e.module)]
+
+
+def choose_backend(manifest: ModelManifest, available: Sequence[str]) -> BackendChoice:
+    """The fastest available backend that can run ``manifest``'s artifact, with the reason."""
+    return choose_backend_for_format(manifest.artifact.format, available, built_for=manifest.backend)
+
+
+def choose_backend_for_format(fmt: str, available: Sequence[str], *, built_for: str = "any") -> BackendChoice:
+    readers = [n for n in BACKENDS if fmt in BACKENDS[n].formats]
+    if not readers:
+        raise EngineError(f"no backend loads {fmt!r} artifacts through the registry",
+                          fix="torch_safetensors runs through engines.torch_backend.TorchEngine; "
+                          "export ONNX for serving")
+    usable = [n for n in (*CPU_PREFERENCE, *readers) if n in readers and n in available]
+    usable = list(dict.fromkeys(usable))
+    if not usable:
+        raise BackendUnavailableError(
+            f"{fmt} artifacts need {' or '.join(readers)}, none is installed (available: {list(available)})",
+            fix=f"install {readers[0]}, or compile the model for an available backend",
+        )
+    if built_for in usable:
+        rest = tuple(n for n in usable if n != built_for)
+        return BackendChoice(backend=built_for, reason=f"the artifact was built for {built_for}", fallbacks=rest)
+    first = usable[0]
+    why = "the fastest available CPU backend measured here" if first in CPU_PREFERENCE else f"the only reader of {fmt}"
+    if built_for not in ("any", ""):
+        why += f" ({built_for}, which the artifact was built for, is not available)"
+    return BackendChoice(backend=first, reason=f"{first} is {why}", fallbacks=tuple(usable[1:]))
+
+
+def artifact_format(path: Path) -> str:
+    """Format of an artifact without a manifest, from its suffix."""
+    try:
+        return _SUFFIX_FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ConfigError("artifact_path", f"cannot tell the format of {path.name}",
+                          fix=f"use one of {sorted(_SUFFIX_FORMATS)} or give its manifest") from None
+
+
+def create_engine(name: str, path: Path, options: EngineOptions, *, precision: str, reason: str) -> Engine:
+    """Load ``path`` with backend ``name`` (no choosing, no fallback)."""
+    entry = BACKENDS.get(name)
+    if entry is None:
+        raise ConfigError("backend", f"{name!r} is unknown", fix=f"use auto or one of {sorted(BACKENDS)}")
+    if name not in available_backends():
+        raise BackendUnavailableError(f"backend {name} is not installed", fix=f"pip install {entry.runtime}")
+    module = importlib.import_module(entry.module)
+    engine: Engine = module.create_engine(path, options, model_precision=precision,
+                                          details={"backend_choice": reason})
+    return engine
+
+
+def load_engine(
+    artifact_path: str | Path,
+    *,
+    backend: str = "auto",
+    options: EngineOptions | None = None,
+    manifest: ModelManifest | None = None,
+) -> Engine:
+    """Load an artifact. ``auto`` picks the fastest available backend and falls back on failure.
+
+    Without ``manifest``, ``<artifact>.manifest.json`` is read if present, else the suffix decides.
+    The reason for the choice is logged and kept in ``engine.info.details["backend_choice"]``.
+    """
+    path = Path(artifact_path)
+    options = options or EngineOptions()
+    if manifest is None and manifest_path_for(path).is_file():
+        manifest = load_manifest(manifest_path_for(path))
+    fmt = manifest.artifact.format if manifest else artifact_format(path)
+    precision = manifest.precision if manifest else "fp32"
+    if backend != "auto":
+        if backend in BACKENDS and fmt not in BACKENDS[backend].formats:
+            raise ConfigError("backend", f"{backend} cannot read {fmt} artifacts",
+                              fix="use backend auto, or compile the model for this backend")
+        return create_engine(backend, path, options, precision=precision, reason="asked for explicitly")
+    choice = choose_backend_for_format(fmt, available_backends(), built_for=manifest.backend if manifest else "any")
+    return _load_first(choice, path, options, precision)
+
+
+def _load_first(choice: BackendChoice, path: Path, options: EngineOptions, precision: str) -> Engine:
+    failures: list[str] = []
+    for name in (choice.backend, *choice.fallbacks):
+        reason = choice.reason if not failures else f"{name} is the fallback: {'; '.join(failures)}"
+        try:
+            engine = create_engine(name, path, options, precision=precision, reason=reason)
+        except (EngineError, ManifestError) as err:
+            failures.append(f"{name} failed ({err})")
+            _LOG.warning("backend %s could not load %s: %s", name, path, err)
+            continue
+        _LOG.info("backend %s chosen for %s: %s", name, path.name, reason)
+        return engine
+    raise EngineError(f"no backend could load {path}: {'; '.join(failures)}",
+                      fix="check the artifact, or rebuild it with 'edge-ai-ros compile'")

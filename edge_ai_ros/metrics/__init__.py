@@ -1,0 +1,1 @@
+"""Accuracy metrics (numpy only): mAP@IoU, IoU, matching."""

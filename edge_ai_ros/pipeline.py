@@ -1,0 +1,156 @@
+"""One model's whole data path: RGB image -> preprocess -> engine -> decoder -> FrameResult.
+
+The node, replay, calibration checks and benchmarks all call this, so they measure and
+serve the same thing. Everything that can be checked once is checked at construction
+(artifact hash, engine input/output specs against the manifest and the decoder), so a
+mismatch is a clear ManifestError at load, never a wrong box at run time.
+
+Thread safety: one Perception is used by one thread at a time (engines keep one infer
+request and preprocess buffers are reused); the node serialises frames. Use one
+Perception per thread to run several in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_ai_ros.decoders import Decoder, make_decoder
+from edge_ai_ros.engines.base import Engine, EngineInfo, TensorSpec
+from edge_ai_ros.engines.options import EngineOptions
+from edge_ai_ros.engines.registry import load_engine
+from edge_ai_ros.errors import ManifestError
+from edge_ai_ros.manifest import DecoderSpec, ModelManifest, load_manifest, verify_artifact
+from edge_ai_ros.preprocess import preprocess
+from edge_ai_ros.results import FrameResult, StageTimings
+
+_TASK_DECODERS = {"detection": "yolo", "classification": "classification", "segmentation": "segmentation"}
+_INPUT_DTYPES = ("float32", "float16")
+
+
+class Perception:
+    """A loaded model ready to turn RGB uint8 frames into results, with stage timings."""
+
+    def __init__(
+        self, manifest_path: str | Path, *, backend: str = "auto", options: EngineOptions | None = None,
+        decoder: DecoderSpec | None = None,
+    ) -> None:
+        """``decoder`` replaces the manifest's decoder spec (e.g. the node's threshold parameters)."""
+        self._manifest_path = Path(manifest_path)
+        self._manifest = load_manifest(self._manifest_path)
+        if decoder is not None:
+            self._manifest = self._manifest.with_updates(decoder=decoder)
+        artifact = verify_artifact(self._manifest, self._manifest_path)
+        self._decoder: Decoder = make_decoder(self._manifest.decoder, self._manifest.labels)
+        _check_task(self._manifest)
+        self._engine: Engine = load_engine(artifact, backend=backend, options=options, manifest=self._manifest)
+        try:
+            self._input, self._output = _check_engine(self._manifest, self._engine.info, self._decoder)
+        except ManifestError:
+            self._engine.close()
+            raise
+
+    @property
+    def model_id(self) -> str:
+        return self._manifest.model_id
+
+    @property
+    def manifest(self) -> ModelManifest:
+        return self._manifest
+
+    @property
+    def engine_info(self) -> EngineInfo:
+        return self._engine.info
+
+    def warmup(self, runs: int = 3) -> None:
+        """Run ``runs`` frames of the model's input size so the first real frame is not slow."""
+        spec = self._manifest.preprocess
+        frame = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
+        for _ in range(runs):
+            self.run(frame)
+
+    def run(self, image_rgb: np.ndarray) -> FrameResult:
+        """RGB uint8 HxWx3 -> results in original-image pixels. Bad images raise InvalidInputError."""
+        start = time.perf_counter()
+        tensor, transform = preprocess(image_rgb, self._manifest.preprocess)
+        if tensor.dtype.name != self._input.dtype:
+            tensor = tensor.astype(self._input.dtype)
+        preprocessed = time.perf_counter()
+        outputs = self._engine.infer({self._input.name: tensor})
+        inferred = time.perf_counter()
+        decoded = self._decoder.decode(outputs[self._output.name], transform)
+        done = time.perf_counter()
+        return FrameResult(
+            model_id=self._manifest.model_id, task=self._manifest.task, detections=decoded.detections,
+            classification=decoded.classification, mask=decoded.mask,
+            timings=StageTimings(preprocess_s=preprocessed - start, inference_s=inferred - preprocessed,
+                                 postprocess_s=done - inferred),
+        )
+
+    def close(self) -> None:
+        self._engine.close()
+
+    def __enter__(self) -> Perception:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_task(manifest: ModelManifest) -> None:
+    expected = _TASK_DECODERS[manifest.task]
+    if manifest.decoder.kind != expected:
+        raise ManifestError(
+            f"task {manifest.task!r} is decoded by {expected!r}, the manifest names {manifest.decoder.kind!r}",
+            fix=f"set decoder.kind to {expected!r}",
+        )
+
+
+def _check_engine(manifest: ModelManifest, info: EngineInfo, decoder: Decoder) -> tuple[TensorSpec, TensorSpec]:
+    """The engine's single image input and decoded output, checked against manifest and decoder."""
+    if len(info.inputs) != 1:
+        raise ManifestError(f"the pipeline feeds one image input; the engine has {[i.name for i in info.inputs]}",
+                            fix="export the model with a single image input")
+    engine_input = info.inputs[0]
+    _check_listed(manifest.inputs, info.inputs, "input")
+    _check_listed(manifest.outputs, info.outputs, "output")
+    pre = manifest.preprocess
+    image_shape = (1, 3, pre.height, pre.width) if pre.layout == "nchw" else (1, pre.height, pre.width, 3)
+    wanted = TensorSpec(name=engine_input.name, shape=image_shape, dtype=engine_input.dtype)
+    if engine_input.dtype not in _INPUT_DTYPES or not wanted.is_compatible(engine_input):
+        raise ManifestError(
+            f"engine input {engine_input.name!r} is {engine_input.dtype} {list(engine_input.shape)}; preprocess "
+            f"makes float32 {list(image_shape)}",
+            fix="make preprocess.width/height/layout match the model's input",
+        )
+    output = _decoded_output(manifest, info)
+    decoder.check_output(output)
+    return engine_input, output
+
+
+def _check_listed(listed: tuple[TensorSpec, ...], actual: tuple[TensorSpec, ...], kind: str) -> None:
+    by_name = {t.name: t for t in actual}
+    for spec in listed:
+        found = by_name.get(spec.name)
+        if found is None or not spec.is_compatible(found):
+            got = f"{found.dtype} {list(found.shape)}" if found else f"no such {kind} (has {sorted(by_name)})"
+            raise ManifestError(
+                f"manifest {kind} {spec.name!r} is {spec.dtype} {list(spec.shape)}; the engine: {got}",
+                fix="regenerate the manifest for this artifact",
+            )
+
+
+def _decoded_output(manifest: ModelManifest, info: EngineInfo) -> TensorSpec:
+    name = manifest.decoder.output
+    if not info.outputs:
+        raise ManifestError("the engine has no outputs", fix="check the exported model")
+    if not name:
+        return info.outputs[0]
+    for spec in info.outputs:
+        if spec.name == name:
+            return spec
+    raise ManifestError(f"decoder.output {name!r} is not an engine output ({[o.name for o in info.outputs]})",
+                        fix="set decoder.output to one of the engine's outputs, or '' for the first")
+

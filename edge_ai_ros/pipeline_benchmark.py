@@ -1,0 +1,129 @@
+"""Latency of one manifest's pipeline on each CPU backend: per-stage medians, a table and JSON.
+
+    python -m edge_ai_ros.pipeline_benchmark --manifest M.manifest.json --runs 50 --json out.json
+
+Frames are 640x480 generated road scenes (edge_ai_ros.demo.scene, no torch). The inference
+column is the engine's own latency; preprocess is also timed for both resample settings so the
+cost of the manifest's choice is visible. A benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.engines.options import EngineOptions
+from edge_ai_ros.engines.registry import available_backends
+from edge_ai_ros.pipeline import Perception
+from edge_ai_ros.preprocess import preprocess
+
+STAGES = ("preprocess", "inference", "postprocess", "total")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig:
+    manifest: Path
+    backends: tuple[str, ...]
+    runs: int = 50
+    warmup: int = 5
+    threads: int = 0
+    frames: int = 8  # distinct frames cycled through
+
+
+def _frames(count: int) -> list[np.ndarray]:
+    from edge_ai_ros.demo.scene import scene_at
+
+    return [scene_at("eval", 0, i).image for i in range(count)]
+
+
+def _stats(seconds: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1e3
+    return {"p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
+
+
+def bench_backend(config: BenchConfig, backend: str, frames: list[np.ndarray]) -> dict[str, object]:
+    """Per-stage latency of Perception.run on ``backend``."""
+    with Perception(config.manifest, backend=backend, options=EngineOptions(threads=config.threads)) as perception:
+        perception.warmup(config.warmup)
+        samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        for i in range(config.runs):
+            timings = perception.run(frames[i % len(frames)]).timings
+            for stage, value in zip(STAGES, (timings.preprocess_s, timings.inference_s,
+                                              timings.postprocess_s, timings.total_s), strict=True):
+                samples[stage].append(value)
+        info = perception.engine_info
+    return {"backend": backend, "backend_version": info.backend_version, "precision": info.precision,
+            "device": info.device, "details": dict(info.details),
+            "stages": {stage: _stats(values) for stage, values in samples.items()}}
+
+
+def bench_preprocess(config: BenchConfig, frames: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """preprocess() alone, with the manifest's resample setting and with each alternative."""
+    from edge_ai_ros.manifest import load_manifest
+
+    spec = load_manifest(config.manifest).preprocess
+    out = {}
+    for resample in ("bilinear", "fast"):
+        variant = replace(spec, resample=resample)
+        out[resample] = _stats(_timed(lambda i, v=variant: preprocess(frames[i % len(frames)], v), config.runs))
+    return out
+
+
+def _timed(call: Callable[[int], object], runs: int) -> list[float]:
+    call(0)
+    seconds = []
+    for i in range(runs):
+        start = time.perf_counter()
+        call(i)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def print_table(report: dict[str, object]) -> None:
+    print(f"{'backend':<12} {'precision':<9} " + " ".join(f"{s + ' p50':>16}" for s in STAGES) + "  (ms)")
+    for row in report["backends"]:  # type: ignore[attr-defined]
+        cells = " ".join(f"{row['stages'][s]['p50_ms']:>16.3f}" for s in STAGES)
+        print(f"{row['backend']:<12} {row['precision']:<9} {cells}")
+    for resample, stats in report["preprocess_only"].items():  # type: ignore[attr-defined]
+        print(f"preprocess only, resample={resample}: p50 {stats['p50_ms']:.3f} ms, p90 {stats['p90_ms']:.3f} ms")
+
+
+def run(config: BenchConfig) -> dict[str, object]:
+    frames = _frames(config.frames)
+    return {
+        "manifest": str(config.manifest), "runs": config.runs, "warmup": config.warmup,
+        "threads": config.threads or "all", "frame": "640x480 generated road scene",
+        "backends": [bench_backend(config, b, frames) for b in config.backends],
+        "preprocess_only": bench_preprocess(config, frames),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", type=Path, required=True, help="the model's *.manifest.json")
+    parser.add_argument("--backends", default=",".join(b for b in available_backends() if b != "tensorrt"),
+                        help="comma-separated backends (default: every installed CPU backend)")
+    parser.add_argument("--runs", type=int, default=50, help="timed frames per backend")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed frames first")
+    parser.add_argument("--threads", type=int, default=0, help="engine threads; 0 = all cores")
+    parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    args = parser.parse_args(argv)
+    config = BenchConfig(manifest=args.manifest, backends=tuple(b for b in args.backends.split(",") if b),
+                         runs=args.runs, warmup=args.warmup, threads=args.threads)
+    report = run(config)
+    print_table(report)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

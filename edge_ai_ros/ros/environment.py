@@ -1,0 +1,24 @@
+"""ROS environment defaults every process of this package applies before ``rclpy.init``.
+
+Default DDS discovery multicasts out of every network interface; these machines (and a
+vehicle's sensor network) must only see our traffic where it is wanted, so discovery is
+kept on this host unless the user chose otherwise. Also loads the shipped Fast DDS profile
+(camera-sized frames need its larger shared-memory segment).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+from edge_ai_ros.ros.middleware import use_default_fastdds_profile
+
+DISCOVERY_RANGE_VAR = "ROS_AUTOMATIC_DISCOVERY_RANGE"
+
+
+def apply_ros_env_defaults(env: MutableMapping[str, str] | None = None) -> None:
+    """Set LOCALHOST discovery (unless set) and the shipped Fast DDS profile (unless set)."""
+    target = os.environ if env is None else env
+    if not target.get(DISCOVERY_RANGE_VAR) and not target.get("ROS_LOCALHOST_ONLY"):
+        target[DISCOVERY_RANGE_VAR] = "LOCALHOST"
+    use_default_fastdds_profile(target)

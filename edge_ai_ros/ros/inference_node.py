@@ -1,0 +1,306 @@
+"""``inference_node``: a managed (lifecycle) node that runs a perception model on camera frames.
+
+States follow ros2/demos lifecycle_py and Nav2: configure reads parameters, verifies and
+loads the model and warms it up (FAILURE with the reason, never an exit); activate creates
+the image subscriptions and enables the publishers; deactivate stops taking frames;
+cleanup releases everything configure made; shutdown cleans up from any state.
+
+Frames: subscription callbacks only stash the message (FrameQueue); one worker thread
+converts, infers and publishes, so a slow model drops stale frames instead of queueing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+from edge_ai_ros.errors import EdgeAiError, InvalidInputError
+from edge_ai_ros.ros import conversions
+from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
+from edge_ai_ros.ros.environment import apply_ros_env_defaults
+from edge_ai_ros.ros.frame_queue import FrameQueue
+from edge_ai_ros.ros.model_loading import load_perception, model_info_msg
+from edge_ai_ros.ros.model_slot import ModelSlot
+from edge_ai_ros.ros.params import NodeSettings, check_change, declare_parameters, read_settings
+from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
+from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
+
+_LOG_THROTTLE_S = 2.0
+_WORKER_POLL_S = 0.1
+_WORKER_JOIN_S = 10.0
+
+
+class InferenceNode(LifecycleNode):
+    """Serves one perception model: images in, detections/classification/masks out."""
+
+    def __init__(self, node_name: str = "inference_node", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._slot = ModelSlot()
+        self._stats = ServingStats()
+        self._settings: NodeSettings | None = None
+        self._queue: FrameQueue[tuple[Any, int]] | None = None
+        self._worker: threading.Thread | None = None
+        self._subscriptions_: list[Any] = []
+        self._outputs: dict[str, Any] = {}
+        self._vision: Any = None
+        self._guard_change_state()
+        self._frame_group = MutuallyExclusiveCallbackGroup()
+        self._side_group = MutuallyExclusiveCallbackGroup()
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._model_info_pub = self.create_publisher(model_info_type(), "~/model_info", latched_qos())
+        self._last_snapshot = EMPTY
+        period = float(self.get_parameter("diagnostics_period_s").value)
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics, callback_group=self._side_group)
+        self._autostart_timer = None
+        if self.get_parameter("autostart").value:
+            self._autostart_timer = self.create_timer(0.0, self._autostart)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            settings = read_settings(self)
+            perception = load_perception(settings)
+        except EdgeAiError as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self._settings = settings
+        self._slot.replace(perception)
+        self._create_outputs(perception.manifest.task, settings)
+        self._model_info_pub.publish(model_info_msg(perception, settings.model_manifest, self.get_clock()))
+        self.get_logger().info(
+            f"configured: model {perception.model_id} ({perception.manifest.task}) on {perception.engine_info.backend}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        settings = self._require_settings()
+        self._queue = FrameQueue(policy=settings.drop_policy, capacity=settings.queue_size)
+        self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
+        self._worker.start()
+        qos = image_qos(depth=settings.qos_depth, reliability=settings.qos_reliability)
+        self._subscriptions_ = [
+            self.create_subscription(Image, "image", self._on_frame, qos, callback_group=self._frame_group),
+            self.create_subscription(CompressedImage, "image/compressed", self._on_frame, qos,
+                                     callback_group=self._frame_group),
+        ]
+        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_frames()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_configured()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # Jazzy does not deactivate lifecycle publishers on shutdown: release everything here.
+        self.release_resources()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error during a transition from {state.label}; releasing resources")
+        self.release_resources()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release_resources(self) -> None:
+        """Stop frames and release what configure made (idempotent; also used at process exit)."""
+        self._stop_frames()
+        self._release_configured()
+
+    def destroy_node(self) -> None:
+        self.release_resources()
+        super().destroy_node()
+
+    # ---- frames ------------------------------------------------------------------------
+    def _on_frame(self, msg: Image | CompressedImage) -> None:
+        queue = self._queue
+        if queue is None:
+            return
+        self._stats.count("in")
+        dropped = queue.put((msg, time.monotonic_ns()))
+        if dropped:
+            self._stats.count("dropped", dropped)
+
+    def _work(self, queue: FrameQueue[tuple[Any, int]]) -> None:
+        while True:
+            item = queue.get(_WORKER_POLL_S)
+            if item is None:
+                if queue.closed:
+                    return
+                continue
+            self._process(*item)
+
+    def _process(self, msg: Image | CompressedImage, received_ns: int) -> None:
+        settings = self._require_settings()
+        try:
+            if isinstance(msg, Image):
+                rgb = conversions.image_to_rgb(msg, max_pixels=settings.max_image_pixels)
+            else:
+                rgb = conversions.compressed_to_rgb(msg, max_pixels=settings.max_image_pixels)
+            with self._slot.lease() as perception:
+                if perception is None:
+                    return
+                result = perception.run(rgb)
+                self._publish(result, msg.header)
+        except InvalidInputError as err:
+            self._stats.reject(f"{err.field}: {err}")
+            self.get_logger().warning(f"frame rejected: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
+            return
+        except EdgeAiError as err:
+            self._stats.count("failed")
+            self.get_logger().error(f"frame failed: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
+            return
+        now_ns = self.get_clock().now().nanoseconds
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._stats.record(result.timings, node_total_s=(time.monotonic_ns() - received_ns) / 1e9,
+                           input_age_s=max(0, now_ns - stamp_ns) / 1e9)
+
+    def _publish(self, result: Any, header: Any) -> None:
+        if "detections" in self._outputs:
+            self._outputs["detections"].publish(conversions.to_detection_array(result, header))
+            if "detections_vision" in self._outputs:
+                self._outputs["detections_vision"].publish(
+                    conversions.to_detection2d_array(result, header, self._vision))
+        elif "classification" in self._outputs:
+            self._outputs["classification"].publish(conversions.to_classification(result, header))
+        elif "segmentation" in self._outputs:
+            self._outputs["segmentation"].publish(conversions.to_mask_image(result, header))
+
+    # ---- resources ---------------------------------------------------------------------
+    def _create_outputs(self, task: str, settings: NodeSettings) -> None:
+        qos = output_qos()
+        if task == "detection":
+            self._outputs["detections"] = self.create_lifecycle_publisher(
+                conversions.DetectionArray, "detections", qos)
+            self._vision = conversions.load_vision_msgs() if settings.publish_vision_msgs else None
+            if settings.publish_vision_msgs and self._vision is None:
+                self.get_logger().warning("publish_vision_msgs is true but vision_msgs is not installed; skipped")
+            if self._vision is not None:
+                self._outputs["detections_vision"] = self.create_lifecycle_publisher(
+                    self._vision.Detection2DArray, "detections_vision", qos)
+        elif task == "classification":
+            self._outputs["classification"] = self.create_lifecycle_publisher(
+                conversions.ClassificationMsg, "classification", qos)
+        else:
+            self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
+
+    def _stop_frames(self) -> None:
+        for sub in self._subscriptions_:
+            self.destroy_subscription(sub)
+        self._subscriptions_ = []
+        queue, worker = self._queue, self._worker
+        self._queue, self._worker = None, None
+        if queue is not None:
+            queue.close()
+            self._stats.count("dropped", queue.clear())
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(_WORKER_JOIN_S)
+
+    def _release_configured(self) -> None:
+        for pub in self._outputs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._outputs = {}
+        self._vision = None
+        self._slot.release()
+        self._settings = None
+
+    def _require_settings(self) -> NodeSettings:
+        if self._settings is None:
+            raise RuntimeError("the node is not configured")  # a transition-order bug, not user input
+        return self._settings
+
+    # ---- parameters, diagnostics, lifecycle guard ---------------------------------------
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        reason = check_change(params, unconfigured=self._settings is None)
+        return SetParametersResult(successful=not reason, reason=reason)
+
+    def _publish_diagnostics(self) -> None:
+        perception = self._slot.peek()
+        state = self._state_machine.current_state[1]
+        ctx = ServingContext(
+            name=self.get_fully_qualified_name(), hardware_id=self.get_name(), state=state,
+            model_id=getattr(perception, "model_id", ""),
+            backend=perception.engine_info.backend if perception is not None else "",
+        )
+        now = self._stats.snapshot()
+        status = serving_status(ctx, now, self._last_snapshot)
+        self._last_snapshot = now
+        self._diag_pub.publish(DiagnosticArray(header=_header_now(self), status=[status]))
+
+    def _autostart(self) -> None:
+        if self._autostart_timer is not None:
+            self._autostart_timer.cancel()
+            self.destroy_timer(self._autostart_timer)
+            self._autostart_timer = None
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def _guard_change_state(self) -> None:
+        """Refuse change_state ids invalid from the current state (rclpy 7.1.6 kills its executor)."""
+        service = self._service_change_state
+        unguarded = service.callback
+
+        def guarded(req: ChangeState.Request, resp: ChangeState.Response) -> ChangeState.Response:
+            if not req.transition.label:
+                valid = {t[0] for t in self._state_machine.available_transitions}
+                if req.transition.id not in valid:
+                    self.get_logger().warning(
+                        f"change_state refused: transition id {req.transition.id} is not available from "
+                        f"{self._state_machine.current_state[1]} (available: {sorted(valid)})")
+                    resp.success = False
+                    return resp
+            return unguarded(req, resp)
+
+        service.callback = guarded
+
+
+def model_info_type() -> type:
+    from edge_ai_ros.msg import ModelInfo  # noqa: PLC0415 - keeps the generated import in one place
+
+    return ModelInfo
+
+
+def _header_now(node: LifecycleNode) -> Any:
+    from std_msgs.msg import Header  # noqa: PLC0415
+
+    return Header(stamp=node.get_clock().now().to_msg())
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Console entry point: ``inference_node --ros-args ...``."""
+    apply_ros_env_defaults()
+    rclpy.init(args=list(args) if args is not None else sys.argv)
+    node = InferenceNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.release_resources()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The serving Perception behind a lock, so a model can be replaced between two frames.
+
+The worker leases the current Perception for exactly one frame; a swap takes the same lock,
+so once it holds it no frame is running on the old model, and every frame is answered by a
+whole model, never a half-loaded one. Loading and warming the new model happen outside the
+lock, beside the serving one (see the hot-swap service).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class ModelSlot:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: Closable | None = None
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[object | None]:
+        """Hold the current model for one frame (None when the slot is empty)."""
+        with self._lock:
+            yield self._current
+
+    def peek(self) -> object | None:
+        """The current model without holding it (for info and diagnostics only)."""
+        return self._current
+
+    def replace(self, new: Closable | None) -> Closable | None:
+        """Install ``new`` between two frames and return the previous model (not closed)."""
+        with self._lock:
+            old, self._current = self._current, new
+        return old
+
+    def release(self) -> None:
+        """Empty the slot and close what it held."""
+        old = self.replace(None)
+        if old is not None:
+            old.close()

@@ -1,0 +1,91 @@
+"""preprocess: letterbox geometry, normalisation, layouts, and views from decode_raw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_ai_ros.errors import InvalidInputError, ManifestError
+from edge_ai_ros.imaging.raw import decode_raw, encode_raw
+from edge_ai_ros.manifest import PreprocessSpec
+from edge_ai_ros.preprocess import letterbox, normalize, preprocess
+
+
+def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_letterbox_geometry_and_padding() -> None:
+    boxed, transform = letterbox(_image(480, 640), PreprocessSpec(width=320, height=320, pad_value=7))
+    assert boxed.shape == (320, 320, 3)
+    assert (transform.scale_x, transform.scale_y, transform.pad_x, transform.pad_y) == (0.5, 0.5, 0.0, 40.0)
+    assert (transform.input_width, transform.input_height) == (320, 320)
+    assert (boxed[:40] == 7).all() and (boxed[280:] == 7).all()
+
+
+def test_same_size_is_copied_exactly() -> None:
+    image = _image(32, 32)
+    boxed, _ = letterbox(image, PreprocessSpec(width=32, height=32))
+    np.testing.assert_array_equal(boxed, image)
+
+
+def test_stretch_without_letterbox() -> None:
+    boxed, transform = letterbox(_image(10, 40), PreprocessSpec(width=20, height=20, letterbox=False))
+    assert boxed.shape == (20, 20, 3) and (transform.scale_x, transform.scale_y) == (0.5, 2.0)
+
+
+def test_to_original_inverts_the_letterbox() -> None:
+    _, transform = letterbox(_image(480, 640), PreprocessSpec(width=320, height=320))
+    boxes = np.array([[10, 50, 110, 150], [-5, 0, 400, 400]], np.float32)
+    np.testing.assert_allclose(transform.to_original(boxes), [[20, 20, 220, 220], [0, 0, 640, 480]])
+
+
+def test_normalize_scale_mean_std_nchw() -> None:
+    image = np.full((2, 2, 3), 255, np.uint8)
+    image[..., 1] = 0
+    spec = PreprocessSpec(width=2, height=2, mean=(0.5, 0.5, 0.5), std=(0.5, 0.25, 1.0))
+    tensor = normalize(image, spec)
+    assert tensor.shape == (1, 3, 2, 2) and tensor.dtype == np.float32
+    np.testing.assert_allclose(tensor[0, :, 0, 0], [1.0, -2.0, 0.5])
+
+
+def test_bgr_and_nhwc() -> None:
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[..., 0] = 255  # red
+    tensor = normalize(image, PreprocessSpec(width=2, height=2, channel_order="bgr", layout="nhwc"))
+    assert tensor.shape == (1, 2, 2, 3)
+    np.testing.assert_allclose(tensor[0, 0, 0], [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgba8", "mono8"])
+def test_views_from_decode_raw_give_the_same_tensor(encoding: str) -> None:
+    rgb = _image(48, 64)
+    if encoding == "mono8":
+        rgb = np.repeat(rgb[..., :1], 3, axis=2)
+    raw = encode_raw(rgb, encoding, row_padding=5)
+    view = decode_raw(**raw.fields())  # type: ignore[arg-type]
+    spec = PreprocessSpec(width=32, height=32)
+    np.testing.assert_array_equal(preprocess(view, spec)[0], preprocess(rgb.copy(), spec)[0])
+
+
+def test_fast_resample_is_close_to_bilinear_on_smooth_images() -> None:
+    ys, xs = np.mgrid[0:480, 0:640]
+    image = np.stack([xs * 255 // 639, ys * 255 // 479, (xs + ys) * 255 // 1118], axis=2).astype(np.uint8)
+    exact, _ = letterbox(image, PreprocessSpec(width=320, height=320))
+    fast, _ = letterbox(image, PreprocessSpec(width=320, height=320, resample="fast"))
+    assert np.abs(exact.astype(int) - fast.astype(int)).max() <= 2
+
+
+def test_unknown_resample_is_refused() -> None:
+    with pytest.raises(ManifestError, match="preprocess.resample must be"):
+        PreprocessSpec(width=8, height=8, resample="lanczos")
+
+
+@pytest.mark.parametrize(
+    ("image", "pattern"),
+    [(np.zeros((4, 4), np.uint8), "expected HxWx3"), (np.zeros((4, 4, 4), np.uint8), "expected HxWx3"),
+     (np.zeros((4, 4, 3), np.int16), "dtype int16"), (np.zeros((4, 0, 3), np.uint8), "zero width")],
+)
+def test_bad_images(image: np.ndarray, pattern: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"image: .*{pattern}"):
+        preprocess(image, PreprocessSpec(width=8, height=8))
