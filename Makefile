@@ -46,7 +46,7 @@ test: setup
 	exit $$status
 
 lint:
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --output-format concise .
 
 typecheck:
 	$(VENV)/bin/mypy --config-file mypy.ini

@@ -21,6 +21,7 @@ import numpy as np
 from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import available_backends
+from edge_ai_ros.manifest import PreprocessSpec, load_manifest
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.preprocess import preprocess
 
@@ -67,13 +68,15 @@ def bench_backend(config: BenchConfig, backend: str, frames: list[np.ndarray]) -
 
 def bench_preprocess(config: BenchConfig, frames: list[np.ndarray]) -> dict[str, dict[str, float]]:
     """preprocess() alone, with the manifest's resample setting and with each alternative."""
-    from edge_ai_ros.manifest import load_manifest
-
     spec = load_manifest(config.manifest).preprocess
     out = {}
     for resample in ("bilinear", "fast"):
         variant = replace(spec, resample=resample)
-        out[resample] = _stats(_timed(lambda i, v=variant: preprocess(frames[i % len(frames)], v), config.runs))
+
+        def one(i: int, variant: PreprocessSpec = variant) -> object:
+            return preprocess(frames[i % len(frames)], variant)
+
+        out[resample] = _stats(_timed(one, config.runs))
     return out
 
 

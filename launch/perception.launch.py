@@ -51,8 +51,9 @@ def _node_actions(context: Any) -> list[Any]:
 
 
 def generate_launch_description() -> Any:
-    from launch import LaunchDescription  # noqa: PLC0415
     from launch.actions import DeclareLaunchArgument, OpaqueFunction  # noqa: PLC0415
+
+    from launch import LaunchDescription  # noqa: PLC0415
 
     arguments = [DeclareLaunchArgument(arg.name, default_value=arg.default, description=arg.description)
                  for arg in LAUNCH_ARGUMENTS]

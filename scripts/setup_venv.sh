@@ -26,6 +26,10 @@ inputs_hash() {
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
 
+site_packages() {
+  "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+}
+
 # run_step NAME HASH COMMAND...: run COMMAND unless the stamp NAME already holds HASH.
 run_step() {
   local name="$1" hash="$2"; shift 2
@@ -52,13 +56,17 @@ install_requirements() {
     -r requirements/build-tools.txt -r requirements/dev.txt
   rm -rf "$VENV/typestubs"
   "${PIP[@]}" install --no-deps --target "$VENV/typestubs" -r requirements/typestubs.txt
+  "$VENV/bin/python" scripts/fix_tensorrt_stubs.py "$VENV/typestubs"
   "$VENV/bin/python" scripts/fix_wheel_cmake_paths.py
+  # OpenVINO's model tools send usage events through openvino-telemetry when a user once opted
+  # in; without the package they fall back to their own no-op stub. Nothing here may phone home.
+  "${PIP[@]}" uninstall -y openvino-telemetry >/dev/null 2>&1 || true
 }
 
 colcon_build() {
   # The venv is the install base (merge layout): libraries go to .venv/lib, which the ROS
   # wheels' bootstrapper already puts on LD_LIBRARY_PATH, and the generated Python package
-  # to .venv/lib/python3.11/site-packages/edge_ai_ros, so nothing needs sourcing.
+  # to the venv's site-packages/edge_ai_ros, so nothing needs sourcing.
   local log_file="$ROOT/build/colcon-build.log"
   mkdir -p "$ROOT/build"
   if ! AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH" \
@@ -76,9 +84,7 @@ colcon_build() {
 # ament_index_python (get_package_share_directory: config/, launch/) needs AMENT_PREFIX_PATH.
 # This .pth puts the venv on it in every interpreter the venv starts, so nothing needs sourcing.
 write_ament_prefix_pth() {
-  local site
-  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  cat > "$site/edge_ai_ros_ament_prefix.pth" <<'PTH'
+  cat > "$(site_packages)/edge_ai_ros_ament_prefix.pth" <<'PTH'
 import os, sys; _p = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]; sys.prefix in _p or os.environ.__setitem__("AMENT_PREFIX_PATH", os.pathsep.join([sys.prefix, *_p]))
 PTH
 }
@@ -87,17 +93,17 @@ pip_install_package() {
   # colcon installed an egg-info for edge_ai_ros (via rosidl's ament_python_install_package).
   # pip would "uninstall" that by deleting the whole edge_ai_ros folder named in its
   # top_level.txt, generated interfaces included; remove it so pip only manages its own files.
-  rm -rf "$VENV"/lib/python3.11/site-packages/edge_ai_ros-*.egg-info
+  rm -rf "$(site_packages)"/edge_ai_ros-*.egg-info
   "${PIP[@]}" install --no-deps --no-build-isolation --force-reinstall "$ROOT"
   rm -rf "$ROOT/build/lib" "$ROOT/build/bdist."* "$ROOT"/*.egg-info
 }
 
 [[ -x "$VENV/bin/python" ]] || { log "create $VENV"; create_venv; }
-req_hash="$(inputs_hash requirements scripts/fix_wheel_cmake_paths.py scripts/fix_tensorrt_stubs.py)"
+req_hash="$(inputs_hash requirements scripts/setup_venv.sh scripts/fix_wheel_cmake_paths.py scripts/fix_tensorrt_stubs.py)"
 run_step requirements "$req_hash" install_requirements
 colcon_hash="$(inputs_hash package.xml CMakeLists.txt msg srv action launch config scripts/ros_executable.py.in)-$req_hash"
 run_step colcon "$colcon_hash" colcon_build
-[[ -n "$(compgen -G "$VENV/lib/python3.11/site-packages/edge_ai_ros_ament_prefix.pth")" ]] || write_ament_prefix_pth
+[[ -f "$(site_packages)/edge_ai_ros_ament_prefix.pth" ]] || write_ament_prefix_pth
 pip_hash="$(inputs_hash setup.py setup.cfg edge_ai_ros resource launch config)-$colcon_hash"
 run_step package "$pip_hash" pip_install_package
 log "ready: $VENV"

@@ -1,43 +1,41 @@
 """Shared test setup: host-local ROS on a fixed domain, the source tree first on sys.path, and
 fixtures for tests that use real rclpy in this process or start nodes as subprocesses.
 
-Environment is set at import, before any test module imports rclpy: DDS reads it when the first
-participant is created, and discovery traffic must never leave this machine.
+The environment is set at import, before any test module imports rclpy: DDS reads it when the
+first participant is created, and discovery traffic must never leave this machine. Helpers to
+import in tests live in ros_harness.py.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_profile.xml"
-PROFILE_ENV_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
-STOP_GRACE_S = 5.0
+# pytest.ini imports test files with --import-mode=importlib, so two folders may hold test files
+# with the same name (test/replay/test_report.py, test/compression/test_report.py). Helper
+# modules (ros_harness.py, ros/image_bags.py, ...) are imported by bare name, so test/ and its
+# folders go on sys.path here.
+TEST_ROOT = Path(__file__).resolve().parent
+for _folder in [TEST_ROOT, *sorted(p for p in TEST_ROOT.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))]:
+    if str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
-# Host-local discovery is not optional; the domain may be chosen by the caller (make test: 74).
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", "74")
-os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-# Both ends of a camera topic must load the same Fast DDS profile: this process and its children.
-if FASTDDS_PROFILE.is_file():
-    for _var in PROFILE_ENV_VARS:
-        os.environ.setdefault(_var, str(FASTDDS_PROFILE))
-# Tests import the source tree; edge_ai_ros/__init__.py extends __path__ so the generated
-# interfaces (edge_ai_ros.msg/srv/action) are still found in the venv's site-packages.
-if str(REPO_ROOT) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO_ROOT))
+from ros_harness import (  # noqa: E402
+    STOP_GRACE_S,
+    NodeProcess,
+    apply_test_ros_env,
+    make_ros_env,
+    resolve_command,
+    spin_until,
+)
+
+apply_test_ros_env()
 
 
 def _rclpy_importable() -> bool:
@@ -68,22 +66,6 @@ def _require_rclpy() -> Any:
     return pytest.importorskip("rclpy", reason="rclpy is not importable here (run make setup)")
 
 
-def make_ros_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a child process that runs ROS: this one's, plus the ROS variables, the
-    source tree first on PYTHONPATH and the shipped Fast DDS profile."""
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
-    env["RMW_IMPLEMENTATION"] = os.environ["RMW_IMPLEMENTATION"]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    if FASTDDS_PROFILE.is_file():
-        for var in PROFILE_ENV_VARS:
-            env.setdefault(var, str(FASTDDS_PROFILE))
-    env.update(extra or {})
-    return env
-
-
 @pytest.fixture
 def ros_env() -> dict[str, str]:
     """A fresh dict of environment variables for subprocesses that run nodes."""
@@ -107,31 +89,10 @@ def rclpy_context() -> Iterator[Any]:
         context.try_shutdown()
 
 
-def spin_until(executor: Any, predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.05) -> bool:
-    """Spin ``executor`` until ``predicate()`` is true or ``timeout_s`` passes; return the predicate."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return predicate()
-        executor.spin_once(timeout_sec=min(step_s, remaining))
-    return True
-
-
 @pytest.fixture(name="spin_until")
 def spin_until_fixture() -> Callable[..., bool]:
     """``spin_until(executor, predicate, timeout_s)`` as a fixture, for tests that prefer it."""
     return spin_until
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.02) -> bool:
-    """Poll ``predicate`` (no executor involved) until true or ``timeout_s`` passes."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return predicate()
-        time.sleep(step_s)
-    return True
 
 
 @pytest.fixture
@@ -159,56 +120,6 @@ def _spin_quietly(executor: Any) -> None:
         executor.spin()
     except ExternalShutdownException:
         pass
-
-
-@dataclass
-class NodeProcess:
-    """A node running as a child process, its output going to ``log_path``."""
-
-    argv: list[str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] = field(repr=False)
-
-    def output(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_for_output(self, pattern: str, timeout_s: float) -> re.Match[str]:
-        """Wait until the output matches ``pattern`` (a regex); fail with the output if not."""
-        found: list[re.Match[str]] = []
-
-        def seen() -> bool:
-            match = re.search(pattern, self.output())
-            if match:
-                found.append(match)
-            return bool(match) or self.proc.poll() is not None
-
-        wait_until(seen, timeout_s)
-        if not found:
-            state = f"exited with {self.proc.returncode}" if self.proc.poll() is not None else "still running"
-            pytest.fail(f"{self.argv[0]}: {pattern!r} not in output after {timeout_s} s ({state}):\n{self.output()}")
-        return found[0]
-
-    def stop(self, grace_s: float = STOP_GRACE_S) -> int:
-        """SIGINT (rclpy shuts down cleanly), then SIGKILL after ``grace_s``; return the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=grace_s)
-        return self.proc.returncode
-
-
-def resolve_command(target: str, args: tuple[str, ...]) -> list[str]:
-    """``"-m", "pkg.mod"`` runs a module with this interpreter; anything else names a console
-    script installed beside this interpreter (.venv/bin)."""
-    if target == "-m":
-        return [sys.executable, "-m", *args]
-    script = Path(sys.executable).parent / target
-    if not script.is_file():
-        pytest.skip(f"console script {target!r} is not installed beside {sys.executable} (run make setup)")
-    return [str(script), *args]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, make_ros_env
+from ros_harness import REPO_ROOT, make_ros_env
 
 PACKAGE_DIR = REPO_ROOT / "edge_ai_ros"
 ROS_BLOCKED = (

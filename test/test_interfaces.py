@@ -12,9 +12,9 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not importable here (run make setup)")
 
-from conftest import REPO_ROOT, spin_until  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
+from ros_harness import REPO_ROOT, spin_until  # noqa: E402
 
 # Once rclpy imports, missing interfaces are a build failure, not a reason to skip.
 from edge_ai_ros import action as generated_action  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT
+from ros_harness import REPO_ROOT
 
 NODE_EXECUTABLES = ("inference_node", "compiler_node", "lifecycle_manager", "camera_source")
 REQUIRED_DEPENDENCIES = (

@@ -12,6 +12,7 @@ from tiny_models import classifier_manifest, detector_manifest, segmenter_manife
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import available_backends
 from edge_ai_ros.errors import InvalidInputError, ManifestError
+from edge_ai_ros.manifest import DecoderSpec
 from edge_ai_ros.pipeline import Perception
 
 BACKENDS = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
@@ -67,6 +68,13 @@ def test_segmentation_mask_is_original_size(backend: str, stride: int, tmp_path:
         mask = perception.run(image).mask
     assert mask is not None and mask.shape == (8, 16) and mask.dtype == np.uint8
     assert (mask[:, :8] == 2).all() and (mask[:, 8:] == 1).all()
+
+
+def test_decoder_settings_can_be_overridden(tmp_path: Path) -> None:
+    spec = DecoderSpec(kind="yolo", score_threshold=0.7, max_detections=5)
+    with Perception(detector_manifest(tmp_path), options=OPTIONS, decoder=spec) as perception:
+        assert perception.manifest.decoder == spec
+        assert [d.label for d in perception.run(_red(96, 128)).detections] == ["car"]  # 0.76 > 0.7 > 0.63
 
 
 def test_properties_and_warmup(tmp_path: Path) -> None:

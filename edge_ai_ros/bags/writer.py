@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class BagWriterConfig:
     """storage: "sqlite3" (rosbag2's default) or "mcap"; version: rosbag2 metadata version (8 = Jazzy)."""
 
     storage: str = "sqlite3"
-    version: int = 8
+    version: Literal[8, 9] = 8
     jpeg_quality: int = 90
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("edge_ai_ros.cli.compile", "build an engine (fp32/fp16/int8) from an ONNX model"),
     "bench": ("edge_ai_ros.cli.bench", "benchmark engines: PyTorch vs every backend and precision"),
     "bench-node": ("edge_ai_ros.cli.bench_node", "benchmark the inference node with 30 Hz camera frames"),
+    "bench-swap": ("edge_ai_ros.cli.bench_swap", "hot-swap two models 20 times under 30 Hz frames and report"),
     "compress": ("edge_ai_ros.cli.compress", "prune, distil and quantize a model from a recipe"),
     "replay": ("edge_ai_ros.cli.replay", "replay a rosbag2 bag through the node and compare with golden"),
     "train-demo": ("edge_ai_ros.cli.train_demo", "train the demo detector on generated road scenes"),

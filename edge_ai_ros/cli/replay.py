@@ -91,7 +91,8 @@ def print_result(result: ReplayResult) -> None:
     if result.map50 is not None:
         print(f"  vs golden: precision {result.precision:.4f} recall {result.recall:.4f} mAP@0.5 {result.map50:.4f}")
     print(f"  throughput: replay {result.replay_fps:.1f} frames/s through the node; engine only "
-          f"{result.engine_fps:.1f} frames/s; pipeline without ROS {result.pipeline_fps:.1f} frames/s")
+          f"{result.engine_fps:.1f} frames/s; pipeline without ROS {result.pipeline_fps:.1f} frames/s "
+          f"({result.decode_pipeline_fps:.1f} with image decoding)")
     print(f"  report: {result.report}")
     if result.golden_written:
         print(f"  golden written: {result.golden_written}")

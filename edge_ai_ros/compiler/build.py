@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +191,11 @@ class _Run:
                   key_inputs: CacheKeyInputs, artifact: Path, fmt: str, gate: GateReport | None,
                   qdq: QdqOptions | None, seconds: float, details: Any) -> ModelManifest:
         calibration = None if calib is None else calib.facts() | (qdq.facts() if qdq else {})
+        # Each engine gets its own id (outputs carry it, so a subscriber sees exactly where a swap
+        # from the FP32 model to its INT8 build happened); source_onnx_sha256 ties it to its source.
+        model_id = f"{source.model_id}-{builder.name}-{self.options.precision}-{key_inputs.key()[:8]}"
         return ModelManifest(
-            model_id=source.model_id, task=source.task, labels=source.labels, preprocess=source.preprocess,
+            model_id=model_id, task=source.task, labels=source.labels, preprocess=source.preprocess,
             decoder=source.decoder, inputs=source.inputs, outputs=source.outputs,
             artifact=ArtifactSpec(path=artifact.name, format=fmt, sha256=file_sha256(artifact),
                                   size_bytes=artifact.stat().st_size),
@@ -200,7 +203,7 @@ class _Run:
             backend_version=key_inputs.backend_version, device=key_inputs.device, calibration=calibration,
             accuracy=None if gate is None else gate.to_dict(),
             build={"cache_key": key_inputs.key(), "key_inputs": json_safe(key_inputs), "flags": dict(key_inputs.flags),
-                   "build_time_s": round(seconds, 3), "built_at": datetime.now(timezone.utc).isoformat(),
+                   "build_time_s": round(seconds, 3), "built_at": datetime.now(UTC).isoformat(),
                    "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)},
         )
 

@@ -7,6 +7,7 @@ sampler picks them. Topic lookup, type checks and decoding are the replay tool's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,4 +35,4 @@ def bag_frame_loaders(path: Path, topic: str) -> list[Callable[[], np.ndarray]]:
     except READ_ERRORS as err:
         raise CompileError(f"calibration bag {path} cannot be read: {err}", fix="re-record or repair the bag") from err
     msgtype = kinds[name]
-    return [lambda raw=raw: decode_frame(msgtype, raw) for raw in raws]
+    return [functools.partial(decode_frame, msgtype, raw) for raw in raws]

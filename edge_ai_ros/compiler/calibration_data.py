@@ -8,6 +8,7 @@ the model's PreprocessSpec, so calibration sees exactly what inference sees.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def _image_loaders(folder: Path) -> list[Callable[[], np.ndarray]]:
                     f"camera) is {expected[0]}x{expected[1]}",
                     fix="calibrate with frames from one camera at its service resolution",
                 )
-    return [lambda p=p: _read_rgb(p) for p in files]
+    return [functools.partial(_read_rgb, p) for p in files]
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -163,7 +164,7 @@ def _npy_loaders(files: list[Path]) -> list[Callable[[], np.ndarray]]:
         except (OSError, ValueError) as err:
             raise CompileError(f"calibration tensor file {f} cannot be read: {err}", fix="save it with np.save") from err
         rows = [array] if array.ndim == 3 or (array.ndim == 4 and array.shape[0] == 1) else list(array)
-        loaders.extend(lambda r=r: _as_sample(r) for r in rows)
+        loaders.extend(functools.partial(_as_sample, r) for r in rows)
     return loaders
 
 

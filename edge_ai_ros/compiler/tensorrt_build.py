@@ -123,9 +123,10 @@ class TensorRtBuilder:
         profile = builder.create_optimization_profile()
         for i in range(network.num_inputs):
             tensor = network.get_input(i)
-            spec = TensorSpec(name=tensor.name, shape=tuple(int(d) if d >= 0 else "dyn" for d in tensor.shape),
+            dims = tensor.shape
+            spec = TensorSpec(name=tensor.name, shape=tuple(dims[k] if dims[k] >= 0 else "dyn" for k in range(len(dims))),
                               dtype="float32")
-            low, opt, high = self._profile_shapes(spec)
+            low, opt, high = (trt.Dims(list(s)) for s in self._profile_shapes(spec))
             profile.set_shape(tensor.name, low, opt, high)
         config.add_optimization_profile(profile)
         return config

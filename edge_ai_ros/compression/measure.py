@@ -1,4 +1,4 @@
-"""Measure one variant: size from the model and file, latency timed on each CPU backend.
+"""Latency of every variant, timed on each CPU backend, and the report row that holds it.
 
 Latency is the median wall time of ``engine.infer`` at batch 1 after warm-up, through the
 same engines the node uses (``engines.registry.create_engine``), so a report's speed-up is
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ai_ros.compression.model_stats import FileStats, ModelStats
 from edge_ai_ros.errors import EdgeAiError
 
 
@@ -47,48 +46,39 @@ class VariantMeasurement:
     notes: str = ""
 
 
-def time_backend(onnx_path: Path, backend: str, input_shape: tuple[int, ...], *, precision: str,
-                 config: LatencyConfig) -> float:
-    """Median milliseconds of one batch-1 inference of ``onnx_path`` on ``backend``."""
+def time_interleaved(models: dict[str, tuple[Path, str]], input_shape: tuple[int, ...], *,
+                     config: LatencyConfig, rounds: int = 5) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
+    """Latency of every (variant, backend), timed round-robin so that load from other processes
+    on a shared machine hits every variant alike. ``models``: name -> (onnx path, precision)."""
     from edge_ai_ros.engines.options import EngineOptions
     from edge_ai_ros.engines.registry import create_engine
 
-    engine = create_engine(backend, onnx_path, EngineOptions(threads=config.threads), precision=precision,
-                           reason="compression report")
+    engines, errors = {}, {name: {} for name in models}  # type: ignore[var-annotated]
+    for name, (path, precision) in models.items():
+        for backend in config.backends:
+            try:
+                engines[(name, backend)] = create_engine(backend, path, EngineOptions(threads=config.threads),
+                                                         precision=precision, reason="compression report")
+            except EdgeAiError as err:
+                errors[name][backend] = str(err)
+    feed = np.random.default_rng(0).random(input_shape, dtype=np.float32)
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in engines}
     try:
-        name = engine.info.inputs[0].name
-        feed = {name: np.random.default_rng(0).random(input_shape, dtype=np.float32)}
-        for _ in range(config.warmup):
-            engine.infer(feed)
-        times = []
-        for _ in range(config.runs):
-            start = time.perf_counter()
-            engine.infer(feed)
-            times.append(time.perf_counter() - start)
+        for engine in engines.values():
+            for _ in range(config.warmup):
+                engine.infer({engine.info.inputs[0].name: feed})
+        per_round = max(1, config.runs // rounds)
+        for _ in range(rounds):
+            for key, engine in engines.items():
+                feeds = {engine.info.inputs[0].name: feed}
+                for _ in range(per_round):
+                    start = time.perf_counter()
+                    engine.infer(feeds)
+                    times[key].append(time.perf_counter() - start)
     finally:
-        engine.close()
-    return 1000.0 * statistics.median(times)
-
-
-def time_backends(onnx_path: Path, input_shape: tuple[int, ...], *, precision: str,
-                  config: LatencyConfig) -> tuple[dict[str, float], dict[str, str]]:
-    """Latency per backend; a backend that cannot run the model is reported, not fatal."""
-    latency: dict[str, float] = {}
-    errors: dict[str, str] = {}
-    for backend in config.backends:
-        try:
-            latency[backend] = time_backend(onnx_path, backend, input_shape, precision=precision, config=config)
-        except EdgeAiError as err:
-            errors[backend] = str(err)
+        for engine in engines.values():
+            engine.close()
+    latency = {name: {} for name in models}  # type: ignore[var-annotated]
+    for (name, backend), values in times.items():
+        latency[name][backend] = 1000.0 * statistics.median(values)
     return latency, errors
-
-
-def measure_variant(*, name: str, step: str, source: str, precision: str, stats: ModelStats, files: FileStats,
-                    onnx_path: Path, input_shape: tuple[int, ...], map50: float | None,
-                    config: LatencyConfig, notes: str = "") -> VariantMeasurement:
-    latency, errors = time_backends(onnx_path, input_shape, precision=precision, config=config)
-    return VariantMeasurement(
-        name=name, step=step, source=source, precision=precision, params=stats.params, macs=stats.macs,
-        sparsity=stats.sparsity, file_bytes=files.bytes, compressed_bytes=files.compressed_bytes, map50=map50,
-        latency_ms=latency, latency_errors=errors, onnx_path=str(onnx_path), notes=notes,
-    )

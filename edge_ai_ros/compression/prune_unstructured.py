@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.nn.utils import prune
 
@@ -42,7 +43,7 @@ def cubic_schedule(target: float, stages: int) -> tuple[float, ...]:
 
 def prunable_layers(model: nn.Module, names: Sequence[str] = ()) -> dict[str, nn.Module]:
     """Conv2d and Linear layers by name: all of them, or exactly ``names`` (checked)."""
-    layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+    layers: dict[str, nn.Module] = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
     if not names:
         return layers
     unknown = [n for n in names if n not in layers]
@@ -83,14 +84,15 @@ def make_permanent(model: nn.Module) -> None:
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):
-                prune.remove(module, hook._tensor_name)
+                prune.remove(module, hook._tensor_name)  # type: ignore[no-untyped-call]
 
 
 def weight_sparsity(model: nn.Module, names: Sequence[str] = ()) -> float:
     """Fraction of exactly-zero weights over the named (default all) conv/linear layers."""
     layers = prunable_layers(model, names)
-    total = sum(int(m.weight.numel()) for m in layers.values())
-    zeros = sum(int((m.weight == 0).sum()) for m in layers.values())
+    weights = [m.weight for m in layers.values() if isinstance(m.weight, torch.Tensor)]
+    total = sum(int(w.numel()) for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
     return zeros / total if total else 0.0
 
 

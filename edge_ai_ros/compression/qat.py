@@ -47,6 +47,10 @@ class QatConfig:
 class ActivationFakeQuant(nn.Module):
     """Per-tensor fake quantization with an EMA min/max observer (frozen in eval mode)."""
 
+    min_val: torch.Tensor
+    max_val: torch.Tensor
+    initialized: torch.Tensor
+
     def __init__(self, activation: str, momentum: float) -> None:
         super().__init__()
         self.qmin, self.qmax = (0, 255) if activation == "u8" else (-128, 127)
@@ -104,7 +108,7 @@ class FakeQuantConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
         weight = fake_quantize_weight(conv.weight, self.frozen_weight_scale)
-        out = conv._conv_forward(self.input_quant(x), weight, conv.bias)
+        out: torch.Tensor = conv._conv_forward(self.input_quant(x), weight, conv.bias)
         return self.output_quant(out) if self.output_quant is not None else out
 
 
@@ -117,7 +121,8 @@ def fake_quantize_weight(weight: torch.Tensor, scale: torch.Tensor | None = None
     """Symmetric per-output-channel s8 in [-127, 127]."""
     scale = weight_scale(weight) if scale is None else scale
     zero_point = torch.zeros_like(scale, dtype=torch.int32)
-    return torch.fake_quantize_per_channel_affine(weight, scale, zero_point, 0, -128, 127)  # |q| <= 127 by the scale
+    quantized: torch.Tensor = torch.fake_quantize_per_channel_affine(weight, scale, zero_point, 0, -128, 127)
+    return quantized  # |q| <= 127 by the choice of scale
 
 
 def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
@@ -125,12 +130,15 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> list[tuple[str, s
     pairs = conv_bn_pairs(model, example)
     modules = dict(model.named_modules())
     for conv_name, bn_name in pairs:
-        _fold_pair(modules[conv_name], modules[bn_name])  # type: ignore[arg-type]
+        conv, bn = modules[conv_name], modules[bn_name]
+        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+        _fold_pair(conv, bn)
         _set_submodule(model, bn_name, nn.Identity())
     return pairs
 
 
 def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    assert bn.running_var is not None and bn.running_mean is not None, "BN without running statistics"
     with torch.no_grad():
         std = torch.sqrt(bn.running_var + bn.eps)
         gamma = bn.weight if bn.affine else torch.ones_like(std)
@@ -150,11 +158,12 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 def prepare_qat(model: nn.Module, example: torch.Tensor, config: QatConfig | None = None) -> nn.Module:
     """Fold BN and wrap every Conv2d (except ``config.skip``) with fake quantization, in place."""
     config = config or QatConfig()
-    convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    convs: dict[str, nn.Module] = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     _check_names(config.skip, convs)
     fold_batchnorm(model, example)
     for name, conv in convs.items():
         if name not in config.skip:
+            assert isinstance(conv, nn.Conv2d)
             _set_submodule(model, name, FakeQuantConv2d(conv, config))
     return model
 

@@ -33,7 +33,8 @@ def _quantize(value: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis
         shape[axis] = -1
     info = np.iinfo(zero_point.dtype)
     q = np.round(value / scale.reshape(shape)) + zero_point.astype(np.int64).reshape(shape)
-    return np.clip(q, info.min, info.max).astype(zero_point.dtype)
+    quantized: np.ndarray = np.clip(q, info.min, info.max).astype(zero_point.dtype)
+    return quantized
 
 
 def _fold_weight_quantize(model: onnx.ModelProto, consts: dict[str, np.ndarray]) -> int:

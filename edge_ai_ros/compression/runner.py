@@ -22,11 +22,18 @@ from torch import nn
 
 from edge_ai_ros.compression import steps as step_impl
 from edge_ai_ros.compression.distill import FeatureTaps
-from edge_ai_ros.compression.measure import LatencyConfig, VariantMeasurement, measure_variant
+from edge_ai_ros.compression.measure import LatencyConfig, VariantMeasurement, time_interleaved
 from edge_ai_ros.compression.model_stats import file_stats, model_stats
 from edge_ai_ros.compression.prune_unstructured import prunable_layers
 from edge_ai_ros.compression.recipe import (
-    BASELINE, DistillStep, PruneStructuredStep, PruneUnstructuredStep, PtqStep, QatStep, Recipe, StepBase,
+    BASELINE,
+    DistillStep,
+    PruneStructuredStep,
+    PruneUnstructuredStep,
+    PtqStep,
+    QatStep,
+    Recipe,
+    StepBase,
 )
 from edge_ai_ros.compression.report import write_report
 from edge_ai_ros.compression.weights_io import load_weights, load_weights_into, save_weights
@@ -109,7 +116,7 @@ class _Run:
         from edge_ai_ros.compression.export_step import export_fp32, export_qdq
 
         folder = self.stage / name
-        build = {"compression": {"variant": name, "step": step, "from": source, "note": note}}
+        build: dict[str, object] = {"compression": {"variant": name, "step": step, "from": source, "note": note}}
         stats = model_stats(stats_model, self.example)
         save_weights(model, folder / "model.safetensors")
         e = self.recipe.export
@@ -126,13 +133,25 @@ class _Run:
              f"{', '.join(self.latency.backends)}")
         map50 = evaluate_map(onnx_predict_fn(onnx_path), num_images=self.recipe.data.val_images,
                              seed=self.recipe.data.seed).map
-        row = measure_variant(name=name, step=step, source=source, precision=precision, stats=stats,  # type: ignore[arg-type]
-                              files=file_stats(onnx_path), onnx_path=onnx_path,
-                              input_shape=tuple(self.example.shape), map50=map50, config=self.latency, notes=note)
-        row = replace(row, onnx_path=str(onnx_path.relative_to(self.stage)))
+        files = file_stats(onnx_path)
+        row = VariantMeasurement(
+            name=name, step=step, source=source, precision=precision, params=stats.params, macs=stats.macs,  # type: ignore[attr-defined]
+            sparsity=stats.sparsity, file_bytes=files.bytes, compressed_bytes=files.compressed_bytes,  # type: ignore[attr-defined]
+            map50=map50, onnx_path=str(onnx_path.relative_to(self.stage)), notes=note,
+        )
         self.variants[name] = Variant(name=name, step=step, source=source, model=model, onnx_path=onnx_path,
                                       precision=precision, row=row)
-        _say(f"{name}: mAP@0.5 {100 * map50:.2f}, " + ", ".join(f"{b} {v:.2f} ms" for b, v in row.latency_ms.items()))
+        _say(f"{name}: mAP@0.5 {100 * map50:.2f}")
+
+    def time_all(self) -> list[VariantMeasurement]:
+        """Latency of every variant on every backend, interleaved (see measure.time_interleaved)."""
+        _say(f"timing {len(self.variants)} variants on {', '.join(self.latency.backends)} (interleaved)")
+        models = {name: (v.onnx_path, v.precision) for name, v in self.variants.items()}
+        latency, errors = time_interleaved(models, tuple(self.example.shape), config=self.latency)
+        rows = [replace(v.row, latency_ms=latency[n], latency_errors=errors[n]) for n, v in self.variants.items()]
+        for row in rows:
+            _say(f"{row.name}: " + ", ".join(f"{b} {ms:.2f} ms" for b, ms in row.latency_ms.items()))
+        return rows
 
     def run_step(self, step: StepBase, source: str) -> None:
         origin = self.variants[source]
@@ -185,6 +204,7 @@ def run_recipe(recipe: Recipe, *, base_dir: Path, progress: bool = True) -> Path
     target = recipe.output_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    stage.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary output folder
     try:
         baseline = build_detector(recipe.model.width, recipe.model.weights, base_dir)
         run = _Run(recipe, stage, base_dir, progress)
@@ -193,7 +213,7 @@ def run_recipe(recipe: Recipe, *, base_dir: Path, progress: bool = True) -> Path
         validate_against_model(recipe, baseline, teacher)  # before any training
         run.teacher = None if t.variant else teacher
         _run_all(run, baseline)
-        rows = [v.row for v in run.variants.values()]
+        rows = run.time_all()
         write_report(rows, stage, title=f"Compression report: {recipe.name}", backends=recipe.measure.backends,
                      notes=run.notes)
         _replace_dir(stage, target)

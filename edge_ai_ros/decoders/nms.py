@@ -24,14 +24,27 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
-    """Indices of kept boxes, best score first; a box is dropped if IoU > threshold with a kept one."""
+    """Indices of kept boxes, best score first; a box is dropped if IoU > threshold with a kept one.
+
+    Boxes are sorted once; each kept box is compared with the boxes after it through slices
+    (views, no gathers), so a frame with thousands of candidates costs one numpy pass per kept box.
+    """
     order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, k], dtype=np.float64) for k in range(4))
+    areas = (x2 - x1) * (y2 - y1)
+    suppressed = np.zeros(order.shape[0], dtype=bool)
     keep: list[int] = []
-    while order.size and len(keep) < max_keep:
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        order = rest[box_iou(boxes[best], boxes[rest]) <= iou_threshold]
+    for i in range(order.shape[0]):
+        if suppressed[i]:
+            continue
+        keep.append(int(order[i]))
+        if len(keep) >= max_keep:
+            break
+        tail = slice(i + 1, None)
+        width = np.maximum(np.minimum(x2[i], x2[tail]) - np.maximum(x1[i], x1[tail]), 0.0)
+        inter = width * np.maximum(np.minimum(y2[i], y2[tail]) - np.maximum(y1[i], y1[tail]), 0.0)
+        union = areas[i] + areas[tail] - inter
+        suppressed[tail] |= inter > iou_threshold * np.maximum(union, 1e-12)
     return np.asarray(keep, dtype=np.int64)
 
 

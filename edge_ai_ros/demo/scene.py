@@ -226,11 +226,11 @@ def _apply_lighting(image: Image.Image, look: Look, rng: np.random.Generator) ->
     image = image.point(lut.tolist())
     if look.blur > 0:
         image = image.filter(ImageFilter.BoxBlur(look.blur))
-    pixels = np.asarray(image)
-    if look.noise == 0:
-        return np.array(pixels)
-    noise = rng.integers(-look.noise, look.noise + 1, size=pixels.shape, dtype=np.int16)
-    return np.clip(pixels.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.array(image)
+    if look.noise > 0:
+        noise = rng.integers(-look.noise, look.noise + 1, size=pixels.shape, dtype=np.int16)
+        pixels = np.clip(pixels.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def _visible_box(ids: np.ndarray, oid: int, rect: tuple[int, int, int, int]) -> tuple[np.ndarray, int] | None:

@@ -102,10 +102,11 @@ class OpenVinoEngine:
             raise EngineError("the openvino engine is closed", fix="load the engine again")
         check_feeds(feeds, self._info.inputs)
         try:
-            results = self._request.infer(dict(feeds))
+            # inputs are read in place (infer blocks until done); outputs come back as fresh copies
+            results = self._request.infer(dict(feeds), share_inputs=True, share_outputs=False)
         except Exception as err:  # OpenVINO raises RuntimeError and its own types, all from Exception
             raise EngineError(f"openvino inference failed: {err}", fix="check the input tensors") from err
-        return {name: np.array(results[i], copy=True) for i, name in enumerate(self._output_names)}
+        return {name: np.asarray(results[i]) for i, name in enumerate(self._output_names)}
 
     def close(self) -> None:
         self._request = None

@@ -99,7 +99,8 @@ class TensorRtEngine:
         return self._info
 
     def _spec(self, name: str) -> TensorSpec:
-        shape = tuple(int(d) if d >= 0 else "dyn" for d in self._engine.get_tensor_shape(name))
+        dims = self._engine.get_tensor_shape(name)
+        shape = tuple(int(dims[k]) if dims[k] >= 0 else "dyn" for k in range(len(dims)))
         dtype = np.dtype(self._trt.nptype(self._engine.get_tensor_dtype(name))).name
         return TensorSpec(name=name, shape=shape, dtype=dtype)
 
@@ -122,7 +123,8 @@ class TensorRtEngine:
             _check(cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, stream), "cudaMemcpyAsync")
         results = {}
         for name in self._outputs:
-            shape = tuple(self._context.get_tensor_shape(name))
+            dims = self._context.get_tensor_shape(name)
+            shape = tuple(int(dims[k]) for k in range(len(dims)))
             out = np.empty(shape, dtype=self._trt.nptype(self._engine.get_tensor_dtype(name)))
             self._context.set_tensor_address(name, self._buffers[name].ensure(max(out.nbytes, 1)))
             results[name] = out

@@ -34,7 +34,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        result: torch.Tensor = self.relu(out + self.shortcut(x))
+        return result
 
 
 class ResNet18Classifier(nn.Module):
@@ -54,7 +55,8 @@ class ResNet18Classifier(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
+        logits: torch.Tensor = self.fc(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
+        return logits
 
 
 def build_classifier(num_classes: int = 1000, seed: int = 0) -> ResNet18Classifier:
@@ -62,7 +64,7 @@ def build_classifier(num_classes: int = 1000, seed: int = 0) -> ResNet18Classifi
     torch.manual_seed(seed)
     model = ResNet18Classifier(num_classes)
     for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, nn.BatchNorm2d) and module.running_mean is not None and module.running_var is not None:
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
     return model.eval()

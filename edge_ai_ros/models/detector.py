@@ -61,7 +61,8 @@ class ConvBNAct(nn.Module):
         self.act: nn.Module = nn.ReLU(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+        out: torch.Tensor = self.act(self.bn(self.conv(x)))
+        return out
 
 
 class Residual(nn.Module):
@@ -74,7 +75,8 @@ class Residual(nn.Module):
         self.expand = ConvBNAct(hidden, channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.expand(self.reduce(x))
+        out: torch.Tensor = x + self.expand(self.reduce(x))
+        return out
 
 
 def _stage(c_in: int, c_out: int, blocks: int) -> nn.Sequential:
@@ -90,7 +92,8 @@ class Head(nn.Module):
         self.pred = nn.Conv2d(c_in, 5 + num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pred(self.stem(x))
+        out: torch.Tensor = self.pred(self.stem(x))
+        return out
 
 
 class Detector(nn.Module):

@@ -93,6 +93,13 @@ def _skip_reason(bag: Path, manifest: Path) -> str:
     return ""
 
 
+def _missing_golden(config: Mapping[str, Any], golden: Path) -> str:
+    """With ``missing_golden: skip`` a bag without golden is skipped (not yet recorded), else it fails."""
+    if config.get("missing_golden", "fail") == "skip" and not golden.is_file():
+        return f"{golden} not recorded yet (edge-ai-ros replay BAG --record-golden --golden {golden})"
+    return ""
+
+
 def load_cases(config_path: str | Path) -> list[RegressionCase]:
     """Every (bag, engine) pair the config describes, with a skip reason where an input is absent."""
     path = Path(config_path)
@@ -109,7 +116,8 @@ def load_cases(config_path: str | Path) -> list[RegressionCase]:
             cases.append(RegressionCase(
                 id=f"{bag.name}-{name}", bag=bag, golden=golden_dir / f"{bag.name}.golden.json", manifest=manifest,
                 topic=str(config.get("topic", "/camera/image_raw")), backend=backend, tolerances=tolerances,
-                skip_reason=_skip_reason(bag, manifest), compile=build))
+                skip_reason=_skip_reason(bag, manifest) or _missing_golden(config, golden_dir / f"{bag.name}.golden.json"),
+                compile=build))
     return cases
 
 

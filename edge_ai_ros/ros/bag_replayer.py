@@ -144,6 +144,12 @@ def _bring_up(node: LifecycleNode, manifest: str) -> None:
         raise EdgeAiError("the inference node did not activate (its log above says why)")
 
 
+def _spin_until(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+    """Spin in short slices: Executor.spin can miss a shutdown() from another thread and never return."""
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+
+
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -181,7 +187,8 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     collector = _Collector()
     nodes: list[Node] = []
-    spinner = threading.Thread(target=executor.spin, name="replay_executor")
+    stop = threading.Event()
+    spinner = threading.Thread(target=_spin_until, args=(executor, stop), name="replay_executor")
     try:
         params = regression_parameters(manifest, backend, config.node_parameters)
         node = InferenceNode(namespace=config.namespace, parameter_overrides=params, context=context)
@@ -202,9 +209,10 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
         published, unanswered, error = _play(frames, replayer, collector, config)
         wall = time.perf_counter() - start
     finally:
-        executor.shutdown()
+        stop.set()
         if spinner.is_alive():
-            spinner.join(timeout=10.0)
+            spinner.join()
+        executor.shutdown()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -230,9 +230,9 @@ class CameraSource(Node):
     def _finish(self) -> None:
         if self.config.qos_reliability == "reliable":
             self._publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=2.0))
-        self._done_pub.publish(Empty())
         self.get_logger().info(f"bag ended after {len(self.published)} frames")
         self.finished.set()
+        self._done_pub.publish(Empty())
 
 
 def _cdr_stamp_ns(raw: bytes) -> int:

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.action.server import ServerGoalHandle
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.utilities import try_shutdown
 
 from edge_ai_ros.action import CompileEngine
 from edge_ai_ros.compiler.accuracy_gate import DEFAULT_MAX_DROP
@@ -67,7 +68,7 @@ def failure(message: str) -> CompileEngine.Result:
 class CompilerNode(Node):
     """Serves ``compile_engine``; builds run in the action's execute callback, one at a time."""
 
-    def __init__(self, *, context: rclpy.Context | None = None) -> None:
+    def __init__(self, *, context: Context | None = None) -> None:
         super().__init__("compiler_node", context=context)
         self.declare_parameter("cache_dir", ".cache/engines", ParameterDescriptor(
             description="content-addressed engine cache; built engines and manifests go here"))
@@ -122,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         executor.shutdown()
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        try_shutdown()
     return 0
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
-from edge_ai_ros.ros.qos import output_qos
 from edge_ai_ros.results import Detection
+from edge_ai_ros.ros.qos import output_qos
 
 
 @dataclass(frozen=True, kw_only=True)

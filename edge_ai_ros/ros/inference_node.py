@@ -7,6 +7,9 @@ cleanup releases everything configure made; shutdown cleans up from any state.
 
 Frames: subscription callbacks only stash the message (FrameQueue); one worker thread
 converts, infers and publishes, so a slow model drops stale frames instead of queueing.
+
+Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): ros/hot_swap.py, run in their own
+reentrant callback group so frames keep flowing while a new model loads.
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
 
 from edge_ai_ros.errors import EdgeAiError, InvalidInputError
 from edge_ai_ros.ros import conversions
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.frame_queue import FrameQueue
+from edge_ai_ros.ros.heap import trim_heap
+from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg
 from edge_ai_ros.ros.model_slot import ModelSlot
+from edge_ai_ros.ros.output_log import OutputLog, frame_confidence
 from edge_ai_ros.ros.params import NodeSettings, check_change, declare_parameters, read_settings
 from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
 from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
@@ -41,6 +48,8 @@ from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
 _LOG_THROTTLE_S = 2.0
 _WORKER_POLL_S = 0.1
 _WORKER_JOIN_S = 10.0
+_ROLLBACK_CHECK_S = 0.2
+_PACE_WAIT_S = 0.05  # a swap warms up right after a frame ends, or after this long without frames
 
 
 class InferenceNode(LifecycleNode):
@@ -52,6 +61,9 @@ class InferenceNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._slot = ModelSlot()
         self._stats = ServingStats()
+        self._log = OutputLog()
+        self._swapper = HotSwapper(self._slot, self._log, load=self._load_model, announce=self._announce,
+                                   logger=self.get_logger())
         self._settings: NodeSettings | None = None
         self._queue: FrameQueue[tuple[Any, int]] | None = None
         self._worker: threading.Thread | None = None
@@ -66,6 +78,10 @@ class InferenceNode(LifecycleNode):
         self._last_snapshot = EMPTY
         period = float(self.get_parameter("diagnostics_period_s").value)
         self._diag_timer = self.create_timer(period, self._publish_diagnostics, callback_group=self._side_group)
+        self._swap_group = ReentrantCallbackGroup()  # a second swap request is answered (refused) at once
+        self.create_service(swap_model_type(), "~/swap_model", self._on_swap, callback_group=self._swap_group)
+        self.create_service(Trigger, "~/rollback", self._on_rollback, callback_group=self._swap_group)
+        self.create_timer(_ROLLBACK_CHECK_S, self._check_rollback, callback_group=self._swap_group)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
             self._autostart_timer = self.create_timer(0.0, self._autostart)
@@ -80,8 +96,11 @@ class InferenceNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._settings = settings
         self._slot.replace(perception)
+        served = ServedModel(model_id=perception.model_id, manifest_path=settings.model_manifest,
+                             backend=perception.engine_info.backend, task=perception.manifest.task)
+        self._swapper.reset(served)
         self._create_outputs(perception.manifest.task, settings)
-        self._model_info_pub.publish(model_info_msg(perception, settings.model_manifest, self.get_clock()))
+        self._announce(perception, served)
         self.get_logger().info(
             f"configured: model {perception.model_id} ({perception.manifest.task}) on {perception.engine_info.backend}"
         )
@@ -98,6 +117,7 @@ class InferenceNode(LifecycleNode):
             self.create_subscription(CompressedImage, "image/compressed", self._on_frame, qos,
                                      callback_group=self._frame_group),
         ]
+        self._swapper.set_serving(True)
         self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}")
         return super().on_activate(state)
 
@@ -134,6 +154,7 @@ class InferenceNode(LifecycleNode):
         if queue is None:
             return
         self._stats.count("in")
+        self._log.arrived(time.monotonic())
         dropped = queue.put((msg, time.monotonic_ns()))
         if dropped:
             self._stats.count("dropped", dropped)
@@ -159,6 +180,7 @@ class InferenceNode(LifecycleNode):
                     return
                 result = perception.run(rgb)
                 self._publish(result, msg.header)
+                self._log.published(time.monotonic(), result.model_id, frame_confidence(result))
         except InvalidInputError as err:
             self._stats.reject(f"{err.field}: {err}")
             self.get_logger().warning(f"frame rejected: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
@@ -202,6 +224,7 @@ class InferenceNode(LifecycleNode):
             self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
 
     def _stop_frames(self) -> None:
+        self._swapper.set_serving(False)  # a swap that is still loading will not install
         for sub in self._subscriptions_:
             self.destroy_subscription(sub)
         self._subscriptions_ = []
@@ -218,13 +241,61 @@ class InferenceNode(LifecycleNode):
             self.destroy_lifecycle_publisher(pub)
         self._outputs = {}
         self._vision = None
+        self._swapper.reset(None)
         self._slot.release()
+        trim_heap()
         self._settings = None
 
     def _require_settings(self) -> NodeSettings:
         if self._settings is None:
             raise RuntimeError("the node is not configured")  # a transition-order bug, not user input
         return self._settings
+
+    # ---- hot swap ----------------------------------------------------------------------
+    def _load_model(self, manifest_path: str, backend: str) -> Any:
+        return load_perception(self._require_settings(), manifest_path, backend,
+                               pace=lambda: self._slot.wait_frame_end(_PACE_WAIT_S))
+
+    def _announce(self, perception: Any, served: ServedModel) -> None:
+        self._model_info_pub.publish(model_info_msg(perception, served.manifest_path, self.get_clock()))
+
+    def _policy(self) -> RollbackPolicy:
+        value = {n: self.get_parameter(n).value for n in
+                 ("auto_rollback", "rollback_window_s", "min_output_rate_ratio", "min_mean_confidence")}
+        return RollbackPolicy(enabled=bool(value["auto_rollback"]), window_s=float(value["rollback_window_s"]),
+                              min_output_rate_ratio=float(value["min_output_rate_ratio"]),
+                              min_mean_confidence=float(value["min_mean_confidence"]))
+
+    def _on_swap(self, request: Any, response: Any) -> Any:
+        self.get_logger().info(f"swap_model requested: {request.manifest_path} (backend {request.backend or 'default'})")
+        backend = request.backend or self._swap_backend()
+        outcome = self._swapper.swap(request.manifest_path, backend, policy=self._policy(),
+                                     wait_output_s=float(self.get_parameter("swap_output_wait_s").value))
+        return _fill(response, self._logged(outcome))
+
+    def _on_rollback(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        wait_s = float(self.get_parameter("swap_output_wait_s").value)
+        outcome = self._logged(self._swapper.rollback("requested on ~/rollback", wait_output_s=wait_s))
+        response.success, response.message = outcome.success, outcome.message
+        return response
+
+    def _check_rollback(self) -> None:
+        outcome = self._swapper.check_rollback(time.monotonic())
+        if outcome is not None:
+            self._logged(outcome)
+
+    def _swap_backend(self) -> str:
+        settings = self._settings
+        return settings.backend if settings is not None else "auto"
+
+    def _logged(self, outcome: SwapOutcome) -> SwapOutcome:
+        text = (f"{outcome.message} (switch after {outcome.swap_duration_s * 1e3:.0f} ms, "
+                f"longest output gap {outcome.max_output_gap_s * 1e3:.0f} ms)")
+        if outcome.success:  # rclpy refuses two severities from one call site
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
+        return outcome
 
     # ---- parameters, diagnostics, lifecycle guard ---------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -271,6 +342,19 @@ class InferenceNode(LifecycleNode):
         service.callback = guarded
 
 
+def _fill(response: Any, outcome: SwapOutcome) -> Any:
+    response.success, response.message = outcome.success, outcome.message
+    response.previous_model_id, response.new_model_id = outcome.previous_model_id, outcome.new_model_id
+    response.swap_duration_s, response.max_output_gap_s = outcome.swap_duration_s, outcome.max_output_gap_s
+    return response
+
+
+def swap_model_type() -> type:
+    from edge_ai_ros.srv import SwapModel  # noqa: PLC0415 - keeps the generated import in one place
+
+    return SwapModel
+
+
 def model_info_type() -> type:
     from edge_ai_ros.msg import ModelInfo  # noqa: PLC0415 - keeps the generated import in one place
 
@@ -288,7 +372,7 @@ def main(args: Sequence[str] | None = None) -> int:
     apply_ros_env_defaults()
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = InferenceNode()
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = MultiThreadedExecutor(num_threads=5)  # frames, timers, lifecycle, two swap requests
     executor.add_node(node)
     try:
         executor.spin()

@@ -22,12 +22,29 @@ class ModelSlot:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._current: Closable | None = None
+        self._frame_done = threading.Condition()
+        self._frames = 0
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[object | None]:
         """Hold the current model for one frame (None when the slot is empty)."""
-        with self._lock:
-            yield self._current
+        try:
+            with self._lock:
+                yield self._current
+        finally:
+            with self._frame_done:
+                self._frames += 1
+                self._frame_done.notify_all()
+
+    def wait_frame_end(self, timeout_s: float) -> bool:
+        """Wait until the serving model finishes its next frame (False after ``timeout_s``).
+
+        A swap warms the new model right after a frame ends, in the idle time before the next
+        one, so warm-up competes less with serving for the CPU.
+        """
+        with self._frame_done:
+            seen = self._frames
+            return self._frame_done.wait_for(lambda: self._frames != seen, timeout=timeout_s)
 
     def peek(self) -> object | None:
         """The current model without holding it (for info and diagnostics only)."""

@@ -61,6 +61,12 @@ class NodeSettings:
     autostart: bool = True
     max_image_pixels: int = 4096 * 4096
     warmup_runs: int = 3
+    warmup_budget_s: float = 2.0
+    auto_rollback: bool = False
+    rollback_window_s: float = 5.0
+    min_output_rate_ratio: float = 0.5
+    min_mean_confidence: float = 0.0
+    swap_output_wait_s: float = 1.0
 
     def __post_init__(self) -> None:
         _check_choice("backend", self.backend, BACKENDS)
@@ -112,6 +118,23 @@ PARAMS: tuple[ParamSpec, ...] = (
               description="Frames with more pixels than this are rejected (protects memory)."),
     ParamSpec(name="warmup_runs", at_configure=True, int_range=(0, 100),
               description="Inferences run at configure so the first real frame is not slow."),
+    ParamSpec(name="warmup_budget_s", at_configure=True, float_range=(0.0, 60.0),
+              description="Warm-up stops after this many seconds even if warmup_runs are not done "
+                          "(bounds configure and swaps)."),
+    ParamSpec(name="auto_rollback",
+              description="After a ~/swap_model, roll back by itself if the new model's output rate or "
+                          "mean confidence collapses within rollback_window_s."),
+    ParamSpec(name="rollback_window_s", float_range=(0.5, 60.0),
+              description="Seconds after a swap over which auto_rollback judges the new model."),
+    ParamSpec(name="min_output_rate_ratio", float_range=(0.0, 1.0),
+              description="auto_rollback: roll back when (outputs/frames in) of the new model falls below "
+                          "this fraction of the old model's; 0 disables the rate check."),
+    ParamSpec(name="min_mean_confidence", float_range=(0.0, 1.0),
+              description="auto_rollback: roll back when the new model's mean per-frame top score is below "
+                          "this; 0 disables the confidence check."),
+    ParamSpec(name="swap_output_wait_s", float_range=(0.0, 10.0),
+              description="How long a swap answer waits for the new model's first output to measure the "
+                          "output gap."),
 )
 _SPECS = {spec.name: spec for spec in PARAMS}
 _DEFAULTS = NodeSettings()

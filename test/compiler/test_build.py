@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from compiler_models are redefined as parameters)
 from __future__ import annotations
 
 import threading
@@ -5,6 +6,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from compiler_models import classifier_onnx, detector_onnx, image_folder  # noqa: F401 - pytest fixtures
 from onnx import TensorProto, helper
 
 from edge_ai_ros.compiler.build import BuildOptions, BuildResult, CompileCancelled, build_engine
@@ -75,7 +77,7 @@ def test_any_change_builds_a_new_engine(
 
 
 def test_changed_model_bytes_build_anew(classifier_onnx: Path, image_folder: Path, tmp_path: Path) -> None:
-    from tiny_models import make_classifier
+    from compiler_models import make_classifier
 
     first = build_engine(_options(classifier_onnx, image_folder, tmp_path / "cache"))
     make_classifier(classifier_onnx, seed=1)

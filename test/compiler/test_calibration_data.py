@@ -1,9 +1,11 @@
+# ruff: noqa: F811  (pytest fixtures imported from compiler_models are redefined as parameters)
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from compiler_models import image_folder, scene_folder  # noqa: F401 - pytest fixtures
 from PIL import Image
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from compiler_models are redefined as parameters)
 from __future__ import annotations
 
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from compiler_models import classifier_onnx, image_folder  # noqa: F401 - pytest fixtures
 from onnx import numpy_helper
 
 from edge_ai_ros.compiler import sensitivity

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from compiler_models are redefined as parameters)
 """TensorRT: real builds where TensorRT and a GPU exist; elsewhere, the refusal is checked."""
 
 from __future__ import annotations
@@ -5,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from compiler_models import classifier_onnx, image_folder  # noqa: F401 - pytest fixtures
 
 from edge_ai_ros.compiler.build import BuildOptions, build_engine
 from edge_ai_ros.compiler.calibration_data import CalibrationConfig

@@ -12,7 +12,10 @@ import torch
 from edge_ai_ros.compression.model_stats import count_macs, count_params
 from edge_ai_ros.compression.prune_structured import prune_channels
 from edge_ai_ros.compression.prune_unstructured import (
-    cubic_schedule, has_pruning_masks, prune_unstructured, weight_sparsity,
+    cubic_schedule,
+    has_pruning_masks,
+    prune_unstructured,
+    weight_sparsity,
 )
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.models.detector import Detector, DetectorConfig
@@ -86,3 +89,13 @@ def test_cubic_schedule_is_monotonic_and_ends_at_target() -> None:
 def test_unstructured_pruning_refuses_missing_layer(detector: Detector) -> None:
     with pytest.raises(ConfigError, match="no Conv2d/Linear layer named"):
         prune_unstructured(detector, sparsity=0.5, layers=("stem.conv", "not.a.layer"))
+
+
+def test_interrupted_unstructured_pruning_leaves_plain_weights(detector: Detector) -> None:
+    def interrupt(_model: torch.nn.Module, stage: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prune_unstructured(detector, sparsity=0.5, stages=3, finetune=interrupt)
+    assert not has_pruning_masks(detector)
+    assert all(not hasattr(m, "weight_orig") for m in detector.modules())

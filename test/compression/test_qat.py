@@ -67,3 +67,23 @@ def test_qat_refuses_unknown_activation_and_skip_layer() -> None:
     model, example = _qat_detector()
     with pytest.raises(ConfigError, match="no Conv2d named"):
         prepare_qat(model, example, QatConfig(skip=("nope",)))
+
+
+def test_compiler_builds_the_qat_qdq_model_and_keeps_it_int8(tmp_path: Path) -> None:
+    from edge_ai_ros.compiler.build import BuildOptions, build_engine
+
+    model, example = _qat_detector()
+    prepare_qat(model, example)
+    calibrate_observers(model, [torch.rand(2, 3, 64, 64)])
+    freeze_qat(model)
+    path = tmp_path / "qat.onnx"
+    torch.onnx.export(model.eval(), (example,), str(path), dynamo=False, opset_version=17, input_names=["images"],
+                      output_names=["predictions"], dynamic_axes={"images": {0: "batch"}, "predictions": {0: "batch"}})
+    finalize_qdq(path)
+    # The graph already carries its INT8 scales: build it as is (no second calibration).
+    result = build_engine(BuildOptions(onnx_path=str(path), precision="fp32", backend="onnxruntime",
+                                       cache_dir=str(tmp_path / "cache")))
+    assert result.engine_path.is_file()
+    assert count_qdq_nodes(result.engine_path)["DequantizeLinear"] > 0
+    out = ort.InferenceSession(str(result.engine_path)).run(None, {"images": example.numpy()})[0]
+    assert out.shape == (1, 84, 5 + model.config.num_classes)

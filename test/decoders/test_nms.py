@@ -49,3 +49,22 @@ def test_class_aware_does_not_suppress_across_classes() -> None:
 def test_empty_input() -> None:
     empty = np.zeros((0, 4), np.float32)
     assert batched_nms(empty, np.zeros(0, np.float32), np.zeros(0, np.int64), 0.5, 10).tolist() == []
+
+
+def _naive_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+    order = list(np.argsort(-scores, kind="stable"))
+    keep: list[int] = []
+    while order:
+        best = order.pop(0)
+        keep.append(int(best))
+        order = [j for j in order if box_iou(boxes[best], boxes[j : j + 1])[0] <= threshold]
+    return keep
+
+
+def test_matches_a_naive_greedy_reference_on_random_boxes() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        corners = rng.random((80, 2)) * 100
+        boxes = np.concatenate([corners, corners + rng.random((80, 2)) * 30 + 1], axis=1).astype(np.float32)
+        scores = rng.random(80).astype(np.float32)
+        assert nms(boxes, scores, 0.45, 1000).tolist() == _naive_nms(boxes, scores, 0.45)

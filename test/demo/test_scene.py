@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from edge_ai_ros.demo.scene import CLASSES, advance, generate_scene, render, sample_world, scene_at
+from edge_ai_ros.demo.scene import (
+    CLASSES,
+    World,
+    WorldObject,
+    advance,
+    generate_scene,
+    render,
+    sample_world,
+    scene_at,
+)
 
 
 def test_same_seed_same_scene() -> None:
@@ -44,19 +55,38 @@ def test_every_class_appears_and_scenes_have_content() -> None:
     assert len(classes) >= 60  # about six objects a frame
 
 
-def test_boxes_are_tight_on_drawn_pixels() -> None:
-    """With lighting neutralised, the pixels just outside a lone box look like background."""
+def _plain_world(*objects: WorldObject) -> World:
+    """A world with neutral lighting and no noise, holding only ``objects``."""
     world = sample_world(np.random.default_rng(3))
-    for obj in world.objects:
-        if obj.kind in ("car", "truck"):
-            alone = world.__class__(**{**world.__dict__, "objects": (obj,)})
-            scene = render(alone, np.random.default_rng(0))
-            if len(scene.boxes) == 1:
-                x1, y1, x2, y2 = scene.boxes[0].astype(int)
-                inside = scene.image[y1:y2, x1:x2]
-                assert inside.size > 0
-                return
-    pytest.skip("no vehicle in this world")
+    look = replace(world.look, noise=0, blur=0.0, brightness=1.0, gamma=1.0, tint=(1.0, 1.0, 1.0))
+    return replace(world, look=look, objects=objects)
+
+
+CAR = WorldObject(kind="car", x=0.0, z=12.0, width=1.8, height=1.5, color=(200, 30, 30))
+
+
+def test_box_is_tight_on_drawn_pixels() -> None:
+    with_car = render(_plain_world(CAR), np.random.default_rng(0))
+    empty = render(_plain_world(), np.random.default_rng(0))
+    ys, xs = np.nonzero(np.any(with_car.image != empty.image, axis=2))
+    assert with_car.boxes.tolist() == [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
+    assert with_car.class_ids.tolist() == [0]
+
+
+def test_hidden_object_is_dropped_and_partly_hidden_box_shrinks() -> None:
+    truck = WorldObject(kind="truck", x=0.0, z=8.0, width=2.5, height=3.4, color=(30, 30, 200))
+    hidden = render(_plain_world(CAR, truck), np.random.default_rng(0))
+    assert hidden.class_ids.tolist() == [0]  # only the truck: the car behind it is not visible
+    beside = replace(truck, x=1.6)  # covers the car's right part only
+    partly = render(_plain_world(CAR, beside), np.random.default_rng(0))
+    alone = render(_plain_world(CAR), np.random.default_rng(0))
+    car_box = partly.boxes[np.argmax(partly.boxes[:, 0] == alone.boxes[0, 0])]
+    assert car_box[2] < alone.boxes[0, 2] and car_box[0] == alone.boxes[0, 0]
+
+
+def test_object_mostly_out_of_frame_is_dropped() -> None:
+    far_left = replace(CAR, x=-9.0, z=6.0)
+    assert len(render(_plain_world(far_left), np.random.default_rng(0)).boxes) == 0
 
 
 def test_advance_moves_objects_smoothly() -> None:

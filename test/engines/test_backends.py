@@ -32,6 +32,13 @@ def test_identity_conv_output_equals_input(engine: Engine) -> None:
     np.testing.assert_allclose(out["features"], image, rtol=1e-6, atol=1e-6)
 
 
+def test_outputs_are_not_overwritten_by_the_next_call(engine: Engine) -> None:
+    ones = np.ones((1, 3, 4, 6), np.float32)
+    first = engine.infer({"images": ones})["features"]
+    engine.infer({"images": ones * 2})
+    assert float(first.mean()) == 1.0
+
+
 def test_info_describes_specs_version_and_precision(engine: Engine) -> None:
     info = engine.info
     assert info.inputs == (TensorSpec(name="images", shape=(1, 3, 4, 6), dtype="float32"),)
@@ -86,4 +93,19 @@ def test_openvino_bf16_hint_is_reported_when_asked(tmp_path: Path) -> None:
                          options=EngineOptions(precision_hint="bf16"))
     assert engine.info.details["inference_precision"] in ("bf16", "f32")  # f32 on CPUs without bf16
     assert engine.info.precision == {"bf16": "bf16", "f32": "fp32"}[engine.info.details["inference_precision"]]
+    engine.close()
+
+
+def test_openvino_ir_is_read_and_chosen_automatically(tmp_path: Path) -> None:
+    if "openvino" not in CPU_BACKENDS:
+        pytest.skip("openvino not installed")
+    import openvino as ov
+
+    xml = tmp_path / "identity.xml"
+    ov.save_model(ov.Core().read_model(str(identity_conv(tmp_path / "m.onnx", height=2, width=2))), str(xml))
+    engine = load_engine(xml)
+    assert engine.info.backend == "openvino"
+    assert engine.info.details["backend_choice"].startswith("openvino is")
+    image = np.arange(12, dtype=np.float32).reshape(1, 3, 2, 2)
+    np.testing.assert_allclose(engine.infer({"images": image})["features"], image)
     engine.close()

@@ -30,15 +30,15 @@ def frame_and_reference() -> tuple[np.ndarray, list[tuple[int, float, tuple[floa
     torch = pytest.importorskip("torch")
     from edge_ai_ros.decoders import make_decoder
     from edge_ai_ros.demo.scene import scene_at
-    from edge_ai_ros.engines.torch_backend import TorchEngine, load_module
+    from edge_ai_ros.engines.torch_backend import TorchEngine
     from edge_ai_ros.manifest import load_manifest
-    from edge_ai_ros.models.detector import Detector
+    from edge_ai_ros.models.detector_weights import load_detector
     from edge_ai_ros.preprocess import preprocess
 
     torch.manual_seed(0)
     manifest = load_manifest(MANIFEST)
     image = scene_at("eval", 0, 3).image
-    engine = TorchEngine(load_module(Detector, WEIGHTS), [manifest.inputs[0].name], [manifest.outputs[0].name])
+    engine = TorchEngine(load_detector(WEIGHTS), [manifest.inputs[0].name], [manifest.outputs[0].name])
     tensor, transform = preprocess(image, manifest.preprocess)
     output = engine.infer({manifest.inputs[0].name: tensor})[manifest.outputs[0].name]
     detections = make_decoder(manifest.decoder, manifest.labels).decode(output, transform).detections

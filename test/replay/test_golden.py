@@ -8,8 +8,15 @@ import pytest
 
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.replay.golden import (
-    BagIdentity, FrameDetections, ModelIdentity, check_same_bag, check_same_model, fingerprint_messages,
-    load_golden, make_golden, save_golden,
+    BagIdentity,
+    FrameDetections,
+    ModelIdentity,
+    check_same_bag,
+    check_same_model,
+    fingerprint_messages,
+    load_golden,
+    make_golden,
+    save_golden,
 )
 from edge_ai_ros.results import Detection
 

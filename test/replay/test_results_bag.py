@@ -10,7 +10,11 @@ from rosbags.rosbag2 import Reader
 from edge_ai_ros.errors import BagError
 from edge_ai_ros.replay.golden import FrameDetections
 from edge_ai_ros.replay.results_bag import (
-    DETECTION_ARRAY, decode_detection_array, encode_detection_array, project_typestore, read_results_bag,
+    DETECTION_ARRAY,
+    decode_detection_array,
+    encode_detection_array,
+    project_typestore,
+    read_results_bag,
     write_results_bag,
 )
 from edge_ai_ros.results import Detection

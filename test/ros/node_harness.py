@@ -137,6 +137,10 @@ class Harness:
         finally:
             self.node.destroy_client(client)
 
+    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = TIMEOUT_S) -> Any:
+        """Call any service and wait for its answer (fails the test on a timeout)."""
+        return self._call(srv_type, name, request, timeout_s)
+
     def get_state(self, node: str) -> str:
         return str(self._call(GetState, f"{node}/get_state", GetState.Request()).current_state.label)
 

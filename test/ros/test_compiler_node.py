@@ -17,11 +17,11 @@ action = pytest.importorskip("edge_ai_ros.action", reason="needs the project ven
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
 
 import rclpy  # noqa: E402
+from compiler_models import make_classifier, write_scene_folder  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
-from tiny_models import make_classifier, write_scene_folder  # noqa: E402
 from edge_ai_ros.ros.compiler_node import CompilerNode  # noqa: E402
 
 CompileEngine = action.CompileEngine

@@ -23,21 +23,27 @@ ANCHORS = 3
 WIDTH = 5 + len(LABELS)
 
 
-def _weights() -> tuple[np.ndarray, np.ndarray]:
+def _weights(box_shift: float = 0.0, objectness: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     bias = np.array([
         [10, 12, 8, 6, 0.9, 0.9, 0.1],
         [20, 20, 10, 10, 0.2, 0.2, 0.8],
         [25, 8, 4, 4, 0.1, 0.9, 0.1],
     ], dtype=np.float32)
+    bias[:, 0] += box_shift  # a second model whose boxes differ by box_shift input pixels
+    bias[:, 4] *= objectness  # objectness 0: a model that never detects anything
     weight = np.zeros((3, ANCHORS, WIDTH), dtype=np.float32)
     weight[2, 0, 0], weight[0, 0, 0] = 8.0, -8.0  # cx of anchor 0 follows blue - red
-    weight[0, 1, 4] = 0.7  # objectness of anchor 1 follows red
+    weight[0, 1, 4] = 0.7 * objectness  # objectness of anchor 1 follows red
     return weight.reshape(3, ANCHORS * WIDTH), bias.reshape(ANCHORS * WIDTH)
 
 
-def build_detector(directory: Path, model_id: str = "tiny-detector") -> Path:
-    """Write tiny.onnx and its manifest into ``directory``; return the manifest path."""
-    weight, bias = _weights()
+def build_detector(directory: Path, model_id: str = "tiny-detector", *, box_shift: float = 0.0,
+                   objectness: float = 1.0) -> Path:
+    """Write tiny.onnx and its manifest into ``directory``; return the manifest path.
+
+    ``box_shift`` moves every box's cx (input pixels), ``objectness`` scales every objectness.
+    """
+    weight, bias = _weights(box_shift, objectness)
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0),
         helper.make_node("MatMul", ["means", "weight"], ["flat"]),

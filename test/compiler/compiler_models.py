@@ -1,4 +1,8 @@
-"""Tiny ONNX models and calibration folders for compiler tests, built with onnx.helper and the scene generator."""
+"""Tiny ONNX models, calibration folders and their fixtures for compiler tests (onnx.helper + scene generator).
+
+Not a conftest.py: test/conftest.py is imported by name elsewhere, and a second conftest would shadow it.
+Test modules import the fixtures they use from here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
@@ -83,3 +88,21 @@ def write_scene_folder(folder: Path, count: int, width: int = 64, height: int = 
     return folder
 
 
+@pytest.fixture
+def classifier_onnx(tmp_path: Path) -> Path:
+    return make_classifier(tmp_path / "models" / "tiny_classifier.onnx")
+
+
+@pytest.fixture
+def detector_onnx(tmp_path: Path) -> Path:
+    return make_detector(tmp_path / "models" / "tiny_detector.onnx")
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return write_scene_folder(tmp_path / "calib", 12)
+
+
+@pytest.fixture
+def scene_folder() -> Callable[[Path, int], Path]:
+    return write_scene_folder

@@ -1,0 +1,80 @@
+"""Bad recipes fail with ConfigError naming the field, before any training starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_ai_ros.compression.recipe import load_recipe, recipe_from_dict
+from edge_ai_ros.compression.runner import build_detector, run_recipe, validate_against_model
+from edge_ai_ros.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _recipe(tmp_path: Path, **changes: object) -> Path:
+    data: dict[str, object] = {"name": "t", "output_dir": "out", "model": {"weights": "", "train_steps": 1},
+                               "steps": [{"kind": "prune_structured", "ratio": 0.5}]}
+    data.update(changes)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("steps", "match"), [
+    ([{"kind": "magic"}], r"steps\[0\]\.kind: unknown step 'magic'"),
+    ([{"kind": "prune_unstructured", "sparsity": 1.0}], r"sparsity: must be in \(0, 1\)"),
+    ([{"kind": "prune_unstructured", "sparsity": 0.0}], r"sparsity: must be in \(0, 1\)"),
+    ([{"kind": "prune_structured", "ratio": 0.5, "round_to": 12}], r"round_to: must be 1, 8 or 16"),
+    ([{"kind": "qat", "stepz": 3}], r"steps\[0\]\.stepz: unknown key"),
+    ([{"kind": "qat", "from": "nowhere"}], r"steps\[0\]\.from: names unknown variant 'nowhere'"),
+    ([], r"steps: the recipe has no steps"),
+])
+def test_bad_steps_are_refused_when_read(tmp_path: Path, steps: list[dict[str, object]], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_recipe(_recipe(tmp_path, steps=steps))
+
+
+def test_unknown_top_level_key_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="modle: unknown top-level key"):
+        load_recipe(_recipe(tmp_path, modle={}))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_recipe(bad)
+
+
+@pytest.mark.parametrize(("step", "match"), [
+    ({"kind": "prune_unstructured", "sparsity": 0.5, "layers": ["stem.conv", "backbone.nope"]},
+     r"steps\[0\]\.layers: no Conv2d/Linear layer named \['backbone.nope'\]"),
+    ({"kind": "prune_structured", "ratio": 0.5, "ignore": ["head.nope"]}, r"steps\[0\]\.ignore: no layer named"),
+    ({"kind": "distill", "feature_layers": [["smooth3", "nope"]]}, r"steps\[0\]\.distill.feature_layers: no layer"),
+])
+def test_missing_layer_names_fail_before_training(tmp_path: Path, step: dict[str, object], match: str) -> None:
+    recipe = load_recipe(_recipe(tmp_path, steps=[step]))
+    model = build_detector(1.0, "")
+    with pytest.raises(ConfigError, match=match):
+        validate_against_model(recipe, model, model)
+
+
+def test_data_not_matching_the_model_input_fails_before_training(tmp_path: Path) -> None:
+    recipe = load_recipe(_recipe(tmp_path, data={"image_size": [256, 256]}))
+    with pytest.raises(ConfigError, match=r"data.image_size: is \[256, 256\].*model takes 320x320"):
+        run_recipe(recipe, base_dir=tmp_path, progress=False)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))  # the staging folder is gone too
+
+
+def test_shipped_demo_recipe_parses_and_chains_variants() -> None:
+    recipe = load_recipe(REPO / "config" / "compress_demo.yaml")
+    chain = {step.name: source for step, source in recipe.variant_sources()}
+    assert chain == {"sparse50": "baseline", "pruned50": "baseline", "pruned50_kd": "pruned50",
+                     "qat_int8": "baseline", "ptq_int8": "baseline"}
+
+
+def test_distill_teacher_must_exist_before_the_step() -> None:
+    with pytest.raises(ConfigError, match="teacher.variant"):
+        recipe_from_dict({"teacher": {"variant": "later"}, "steps": [{"kind": "distill"},
+                          {"kind": "qat", "name": "later"}]}, base_dir=Path("."))
