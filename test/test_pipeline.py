@@ -82,7 +82,7 @@ def test_properties_and_warmup(tmp_path: Path) -> None:
         perception.warmup(2)
         assert perception.model_id == "det"
         assert perception.manifest.labels == ("car", "person")
-        assert perception.engine_info.backend == available_backends()[0]
+        assert perception.engine_info.backend == BACKENDS[0]  # fp32: onnxruntime first
 
 
 @pytest.mark.parametrize(

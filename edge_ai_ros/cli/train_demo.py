@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
              "config": json.loads(json.dumps(model.config.__dict__)), "onnx_max_abs_diff": report.max_abs_diff,
              "command": "edge-ai-ros train-demo " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())}
     manifest = write_manifest(report.path, accuracy=accuracy, build=build)
+    for path in (out / "detector.safetensors", report.path, manifest):
+        path.chmod(0o644)  # package data: readable by everyone (temporary files are created 0600)
     print(f"trained {args.steps} steps in {seconds:.0f} s; evaluated {args.eval_images} held-out scenes "
           f"in {time.monotonic() - start:.0f} s; ONNX vs torch max abs diff {report.max_abs_diff:.2e}")
     _print_table(result, CLASSES)

@@ -56,8 +56,6 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", f"{self.precision!r} is not one of {PRECISIONS}", fix="pick one")
-        if self.precision == "int8" and self.calibration is None:
-            raise ConfigError("calib", "int8 needs calibration data", fix="pass --calib with images, a bag or .npy")
         if self.max_drop < 0 or self.auto_keep < 0:
             raise ConfigError("max_drop", "max_drop and auto_keep must not be negative", fix="use 0 or more")
 
@@ -81,6 +79,7 @@ class _Run:
     def __init__(self, options: BuildOptions, progress: Progress, cancelled: Callable[[], bool]) -> None:
         self.options, self._progress, self._cancelled = options, progress, cancelled
         self.cache = EngineCache(options.cache_dir)
+        self.precision = options.precision  # what is built; see _effective_precision
 
     def step(self, stage: str, fraction: float, detail: str = "") -> None:
         if self._cancelled():
@@ -91,7 +90,8 @@ class _Run:
         o = self.options
         self.step("loading", 0.0, o.onnx_path)
         source = load_source_model(o.onnx_path)
-        builder = choose_builder(o.backend, o.precision, o.tensorrt)
+        self.precision = self._effective_precision(source)
+        builder = choose_builder(o.backend, self.precision, o.tensorrt)
         calib = self._calibration(source)
         key_inputs = self._key_inputs(source, builder, calib)
         key = key_inputs.key()
@@ -102,9 +102,22 @@ class _Run:
                 LOG.info("cache hit %s: loading %s without building", key[:16], hit.artifact)
                 self.step("writing", 1.0, "cache hit")
                 return self._deliver(hit, cache_hit=True)
-            LOG.info("cache miss %s: building %s %s engine", key[:16], builder.name, o.precision)
+            LOG.info("cache miss %s: building %s %s engine", key[:16], builder.name, self.precision)
             entry = self._build(source, builder, calib, key_inputs)
         return self._deliver(entry, cache_hit=False)
+
+    def _effective_precision(self, source: SourceModel) -> str:
+        """A QDQ model (from QAT, or quantized elsewhere) already carries its INT8 scales: build it as
+        INT8 without a second calibration, whatever precision was asked, and say so in the manifest."""
+        o = self.options
+        if source.prequantized:
+            if o.precision != "int8":
+                LOG.info("%s already holds QuantizeLinear/DequantizeLinear: building it as int8, not %s",
+                         source.path.name, o.precision)
+            return "int8"
+        if o.precision == "int8" and o.calibration is None:
+            raise ConfigError("calib", "int8 needs calibration data", fix="pass --calib with images, a bag or .npy")
+        return o.precision
 
     def _calibration(self, source: SourceModel) -> CalibrationSet | None:
         if self.options.calibration is None:
@@ -117,25 +130,25 @@ class _Run:
         calibration: dict[str, Any] = {}
         if calib is not None:
             calibration = {"data_fingerprint": calib.fingerprint, "holdout_count": len(calib.holdout)}
-            if o.precision == "int8" and o.calibration is not None:
+            if self.precision == "int8" and o.calibration is not None and not source.prequantized:
                 calibration |= {**o.calibration.method_facts(), "flavour": builder.qdq_flavour,
                                 "keep_layers": list(o.keep_layers), "auto_keep": o.auto_keep}
         return CacheKeyInputs(
-            onnx_sha256=source.sha256, precision=o.precision, backend=builder.name, backend_version=builder.version(),
+            onnx_sha256=source.sha256, precision=self.precision, backend=builder.name, backend_version=builder.version(),
             device=builder.device(), calibration=calibration,
             shape_profiles={t.name: list(t.shape) for t in source.inputs} | builder.shape_profiles(source.inputs),
-            flags=builder.flags(o.precision) | {"max_drop": o.max_drop},
+            flags=builder.flags(self.precision) | {"max_drop": o.max_drop},
         )
 
     def _build(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                key_inputs: CacheKeyInputs) -> CacheEntry:
         o, key = self.options, key_inputs.key()
-        stem = f"{source.model_id}.{builder.name}.{o.precision}"
+        stem = f"{source.model_id}.{builder.name}.{self.precision}"
         started = time.monotonic()
         with self.cache.staging(key) as staged:
             model_path, qdq = self._quantize(source, builder, calib, staged / "work")
-            self.step("building", 0.5, f"{builder.name} {o.precision}")
-            built = builder.build(model_path, staged, o.precision, stem)
+            self.step("building", 0.5, f"{builder.name} {self.precision}")
+            built = builder.build(model_path, staged, self.precision, stem)
             gate = self._gate(source, builder, calib, staged / built.name)
             self.step("writing", 0.95, str(self.cache.entry_dir(key)))
             shutil.rmtree(staged / "work", ignore_errors=True)
@@ -147,7 +160,7 @@ class _Run:
     def _quantize(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                   work: Path) -> tuple[Path, QdqOptions | None]:
         o = self.options
-        if o.precision != "int8" or calib is None or o.calibration is None:
+        if self.precision != "int8" or calib is None or o.calibration is None or source.prequantized:
             return source.path, None
         from edge_ai_ros.compiler import sensitivity
 
@@ -175,7 +188,7 @@ class _Run:
             report = run_gate(
                 task=source.task, decoder=source.decoder, labels=source.labels, input_name=source.input_name,
                 holdout=calib.holdout, reference=OnnxRuntimeBuilder().open(source.path, "fp32"),
-                candidate=builder.open(artifact, self.options.precision), max_drop=self.options.max_drop,
+                candidate=builder.open(artifact, self.precision), max_drop=self.options.max_drop,
             )
         except EngineError as err:
             raise CompileError(f"the accuracy gate could not run the built engine: {err}",
@@ -193,13 +206,13 @@ class _Run:
         calibration = None if calib is None else calib.facts() | (qdq.facts() if qdq else {})
         # Each engine gets its own id (outputs carry it, so a subscriber sees exactly where a swap
         # from the FP32 model to its INT8 build happened); source_onnx_sha256 ties it to its source.
-        model_id = f"{source.model_id}-{builder.name}-{self.options.precision}-{key_inputs.key()[:8]}"
+        model_id = f"{source.model_id}-{builder.name}-{self.precision}-{key_inputs.key()[:8]}"
         return ModelManifest(
             model_id=model_id, task=source.task, labels=source.labels, preprocess=source.preprocess,
             decoder=source.decoder, inputs=source.inputs, outputs=source.outputs,
             artifact=ArtifactSpec(path=artifact.name, format=fmt, sha256=file_sha256(artifact),
                                   size_bytes=artifact.stat().st_size),
-            source_onnx_sha256=source.sha256, precision=self.options.precision, backend=builder.name,
+            source_onnx_sha256=source.sha256, precision=self.precision, backend=builder.name,
             backend_version=key_inputs.backend_version, device=key_inputs.device, calibration=calibration,
             accuracy=None if gate is None else gate.to_dict(),
             build={"cache_key": key_inputs.key(), "key_inputs": json_safe(key_inputs), "flags": dict(key_inputs.flags),

@@ -8,7 +8,7 @@ size, and the build records that they were inferred.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class SourceModel:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     metadata_from: str  # "manifest" or "inferred"
+    prequantized: bool = False  # the graph already has QuantizeLinear/DequantizeLinear (QAT, QDQ export)
 
     @property
     def input_name(self) -> str:
@@ -56,7 +57,9 @@ def load_source_model(path: str | Path) -> SourceModel:
     if len(inputs) != 1:
         raise CompileError(f"{path.name} has {len(inputs)} inputs; the compiler builds single-image-input models",
                            fix="export the model with one image input")
-    return _with_metadata(path, bytes_sha256(data), inputs, outputs)
+    source = _with_metadata(path, bytes_sha256(data), inputs, outputs)
+    qdq_ops = {"QuantizeLinear", "DequantizeLinear"}
+    return replace(source, prequantized=any(node.op_type in qdq_ops for node in model.graph.node))
 
 
 def _with_metadata(path: Path, sha: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> SourceModel:

@@ -20,8 +20,8 @@ CLASSES = ("vehicle", "pedestrian", "traffic_sign")
 KIND_TO_CLASS = {"car": 0, "truck": 0, "pedestrian": 1, "sign": 2, "tree": -1, "building": -1}
 
 MIN_VISIBLE_FRACTION = 0.35  # objects less visible than this (occluded, out of frame) are dropped
-MIN_BOX_SIDE = 5.0  # px in the rendered frame
-MIN_BOX_LONG_SIDE = 10.0
+MIN_BOX_SIDE = 6.0  # px in the rendered frame (half that in the 320x320 model input)
+MIN_BOX_LONG_SIDE = 14.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,12 +131,12 @@ def sample_object(rng: np.random.Generator, kind: str, road_half: float, look: L
         on_road = rng.random() < 0.2
         x = float(rng.uniform(-road_half, road_half)) if on_road else side * float(rng.uniform(road_half + 0.3, walk))
         height = float(rng.uniform(1.45, 1.95))
-        return WorldObject(kind=kind, x=x, z=min(z, 40.0), width=height * 0.36, height=height,
+        return WorldObject(kind=kind, x=x, z=min(z, 32.0), width=height * 0.36, height=height,
                            color=_color(rng, 10, 245), variant=int(rng.integers(0, 1 << 16)),
                            speed=float(rng.uniform(-1.5, 1.5)))
     if kind == "sign":
-        size = float(rng.uniform(0.6, 1.1))
-        return WorldObject(kind=kind, x=side * float(rng.uniform(road_half + 0.3, walk + 0.5)), z=min(z, 50.0),
+        size = float(rng.uniform(0.7, 1.2))
+        return WorldObject(kind=kind, x=side * float(rng.uniform(road_half + 0.3, walk + 0.5)), z=min(z, 40.0),
                            width=size, height=size, color=_color(rng, 0, 255), variant=int(rng.integers(0, 6)),
                            elevation=float(rng.uniform(1.6, 2.8)))
     if kind == "tree":

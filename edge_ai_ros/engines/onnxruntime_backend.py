@@ -53,6 +53,7 @@ class OnnxRuntimeEngine:
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_wait else "0")
         try:
             self._session: Any = ort.InferenceSession(
                 str(path), sess_options=session_options, providers=["CPUExecutionProvider"])
@@ -66,6 +67,7 @@ class OnnxRuntimeEngine:
             backend=NAME, backend_version=str(ort.__version__), device=cpu_device_string(),
             precision=model_precision, inputs=inputs, outputs=outputs,
             details={"threads": str(options.resolved_threads()), "provider": "CPUExecutionProvider",
+                     "spin_wait": str(options.spin_wait),
                      "path": str(path), **(details or {})},
         )
 

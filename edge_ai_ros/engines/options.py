@@ -20,12 +20,16 @@ class EngineOptions:
         (fp32 and int8 -> "f32", so FP32 really is FP32; bf16 -> "bf16"; fp16 -> "f16").
     device: "cpu" for ONNX Runtime / OpenVINO; "cuda"/"gpu" for TensorRT.
     device_index: which GPU, for backends that have several.
+    spin_wait: let ONNX Runtime's idle worker threads spin between runs. Off by default: on
+        this 2-core machine spinning workers took the cores from preprocessing and from the
+        next inference (preprocess 6.3 -> 2.3 ms, inference 8.7 -> 4.8 ms with it off; docs/engines.md).
     """
 
     threads: int = 0
     precision_hint: str = ""
     device: str = "cpu"
     device_index: int = 0
+    spin_wait: bool = False
 
     def __post_init__(self) -> None:
         if self.threads < 0:

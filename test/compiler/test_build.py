@@ -166,9 +166,10 @@ def test_cancel_stops_and_writes_nothing(classifier_onnx: Path, image_folder: Pa
     assert _entries(tmp_path / "cache") == []
 
 
-def test_int8_without_calibration_is_a_config_error(classifier_onnx: Path) -> None:
+def test_int8_without_calibration_is_a_config_error(classifier_onnx: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="int8 needs calibration data"):
-        BuildOptions(onnx_path=str(classifier_onnx), precision="int8")
+        build_engine(BuildOptions(onnx_path=str(classifier_onnx), precision="int8", cache_dir=str(tmp_path / "c")))
+    assert not (tmp_path / "c").exists() or _entries(tmp_path / "c") == []
 
 
 def test_fp16_on_onnxruntime_is_refused_with_the_alternative(classifier_onnx: Path, image_folder: Path,

@@ -87,3 +87,4 @@ def test_compiler_builds_the_qat_qdq_model_and_keeps_it_int8(tmp_path: Path) -> 
     assert count_qdq_nodes(result.engine_path)["DequantizeLinear"] > 0
     out = ort.InferenceSession(str(result.engine_path)).run(None, {"images": example.numpy()})[0]
     assert out.shape == (1, 84, 5 + model.config.num_classes)
+    assert result.manifest.precision == "int8", "a QDQ model must be recorded as int8, whatever was asked"

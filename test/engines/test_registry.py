@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import detector_manifest, identity_conv
+from tiny_models import detector_manifest, identity_conv, write_manifest
 
 from edge_ai_ros.engines.device import cpu_device_string, cpu_flags, device_string
 from edge_ai_ros.engines.options import EngineOptions
@@ -20,7 +20,7 @@ from edge_ai_ros.engines.registry import (
     load_engine,
 )
 from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EngineError
-from edge_ai_ros.manifest import load_manifest
+from edge_ai_ros.manifest import DecoderSpec, PreprocessSpec, load_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,20 +44,24 @@ def test_available_backends_are_importable_runtimes() -> None:
         __import__(name)
 
 
+BOTH = ["openvino", "onnxruntime"]
+
+
 @pytest.mark.parametrize(
-    ("fmt", "available", "built_for", "backend", "fallbacks", "reason"),
+    ("fmt", "precision", "available", "built_for", "backend", "fallbacks", "reason"),
     [
-        ("onnx", ["openvino", "onnxruntime"], "any", "openvino", ("onnxruntime",), "fastest available CPU"),
-        ("onnx", ["onnxruntime"], "any", "onnxruntime", (), "fastest available CPU"),
-        ("onnx", ["openvino", "onnxruntime"], "onnxruntime", "onnxruntime", ("openvino",), "built for onnxruntime"),
-        ("onnx", ["onnxruntime"], "openvino", "onnxruntime", (), "openvino, which the artifact was built for, is not"),
-        ("openvino_ir", ["openvino", "onnxruntime"], "any", "openvino", (), "fastest"),
-        ("tensorrt_plan", ["tensorrt", "openvino"], "tensorrt", "tensorrt", (), "built for tensorrt"),
+        ("onnx", "fp32", BOTH, "any", "onnxruntime", ("openvino",), "fastest available CPU backend for fp32"),
+        ("onnx", "int8", BOTH, "any", "openvino", ("onnxruntime",), "fastest available CPU backend for int8"),
+        ("onnx", "bf16", ["onnxruntime"], "any", "onnxruntime", (), "fastest available CPU"),
+        ("onnx", "int8", BOTH, "onnxruntime", "onnxruntime", ("openvino",), "built for onnxruntime"),
+        ("onnx", "fp32", ["onnxruntime"], "openvino", "onnxruntime", (), "openvino, which the artifact was built for, is not"),
+        ("openvino_ir", "fp32", BOTH, "any", "openvino", (), "the only reader of openvino_ir"),
+        ("tensorrt_plan", "int8", ["tensorrt", "openvino"], "tensorrt", "tensorrt", (), "built for tensorrt"),
     ],
 )
-def test_choice_and_reason(fmt: str, available: list[str], built_for: str, backend: str,
+def test_choice_and_reason(fmt: str, precision: str, available: list[str], built_for: str, backend: str,
                            fallbacks: tuple[str, ...], reason: str) -> None:
-    choice = choose_backend_for_format(fmt, available, built_for=built_for)
+    choice = choose_backend_for_format(fmt, available, built_for=built_for, precision=precision)
     assert (choice.backend, choice.fallbacks) == (backend, fallbacks)
     assert reason in choice.reason
 
@@ -75,19 +79,20 @@ def test_safetensors_is_not_served_by_the_registry() -> None:
 def test_choose_backend_reads_the_manifest(tmp_path: Path) -> None:
     manifest = load_manifest(detector_manifest(tmp_path))
     assert choose_backend(manifest, ["onnxruntime"]) == BackendChoice(
-        backend="onnxruntime", reason="onnxruntime is the fastest available CPU backend measured here")
+        backend="onnxruntime", reason="onnxruntime is the fastest available CPU backend for fp32 measured here")
 
 
 def test_auto_load_records_the_reason(tmp_path: Path) -> None:
     engine = load_engine(identity_conv(tmp_path / "m.onnx"), options=EngineOptions(threads=1))
-    assert engine.info.backend == available_backends()[0]
-    assert "fastest available CPU backend" in engine.info.details["backend_choice"]
+    expected = next(b for b in ("onnxruntime", "openvino") if b in available_backends())  # fp32 order
+    assert engine.info.backend == expected
+    assert "fastest available CPU backend for fp32" in engine.info.details["backend_choice"]
     engine.close()
 
 
 def test_auto_falls_back_when_the_first_backend_fails(tmp_path: Path) -> None:
-    # OpenVINO has no ai.onnx.ml Binarizer; ONNX Runtime runs it.
-    if available_backends()[:2] != ["openvino", "onnxruntime"]:
+    # An int8 manifest prefers OpenVINO, which has no ai.onnx.ml Binarizer; ONNX Runtime runs it.
+    if not {"openvino", "onnxruntime"} <= set(available_backends()):
         pytest.skip("needs both CPU backends")
     from onnx import TensorProto, helper, save
 
@@ -98,7 +103,10 @@ def test_auto_falls_back_when_the_first_backend_fails(tmp_path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
     model.ir_version = 8
     save(model, tmp_path / "ml.onnx")
-    engine = load_engine(tmp_path / "ml.onnx")
+    manifest_path = write_manifest(tmp_path / "ml.onnx", task="classification", labels=("a",) * 4,
+                                   decoder=DecoderSpec(kind="classification"), preprocess=PreprocessSpec(width=2, height=2))
+    manifest = load_manifest(manifest_path).with_updates(precision="int8")
+    engine = load_engine(tmp_path / "ml.onnx", manifest=manifest)
     assert engine.info.backend == "onnxruntime"
     assert engine.info.details["backend_choice"].startswith("onnxruntime is the fallback: openvino failed")
     engine.close()

@@ -47,6 +47,12 @@ def test_rgb8_decode_is_a_view_of_the_buffer() -> None:
     assert out[0, 0, 0] == buffer[0]
 
 
+def test_accepts_numpy_buffer_like_rosbags() -> None:
+    raw = encode_raw(_image(), "bgr8", row_padding=1)
+    out = decode_raw(**{**raw.fields(), "data": np.frombuffer(raw.data, np.uint8)})  # type: ignore[arg-type]
+    np.testing.assert_array_equal(out, _image())
+
+
 def test_accepts_array_of_bytes_like_rclpy() -> None:
     import array
 
