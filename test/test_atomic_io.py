@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import stat
 import time
@@ -61,7 +62,7 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
 
 
-def _hold_lock(path: str, seconds: float, started: "multiprocessing.synchronize.Event") -> None:
+def _hold_lock(path: str, seconds: float, started: multiprocessing.synchronize.Event) -> None:
     with file_lock(path):
         started.set()
         time.sleep(seconds)

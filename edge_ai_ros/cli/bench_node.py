@@ -1,9 +1,12 @@
-"""``edge-ai-ros bench-node``: the inference node under 30 Hz camera frames from another process."""
+"""``edge-ai-ros bench-node``: the inference node under 30 Hz camera frames from another process,
+with a bare-rclpy transport baseline measured in the same run and a per-frame stage breakdown."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -11,21 +14,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="auto | onnxruntime | openvino | tensorrt")
     parser.add_argument("--frames", type=int, default=300, help="measured frames (after warm-up)")
     parser.add_argument("--warmup-frames", type=int, default=30, help="frames sent before measuring")
+    parser.add_argument("--baseline-frames", type=int, default=150,
+                        help="frames sent to a bare rclpy echo first (transport baseline); 0 skips it")
     parser.add_argument("--hz", type=float, default=30.0, help="publish rate")
     parser.add_argument("--width", type=int, default=640, help="frame width (rgb8)")
     parser.add_argument("--height", type=int, default=480, help="frame height (rgb8)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra node parameter (YAML value), e.g. --param threads=1; repeatable")
     parser.add_argument("--json", type=Path, default=Path("out/bench_node.json"), help="where to write the results")
     parser.add_argument("--node-log", type=Path, default=None, help="write the node's log here")
 
 
+def parse_params(items: list[str]) -> dict[str, object]:
+    """``["threads=1", "drop_policy=latest"]`` -> {"threads": 1, "drop_policy": "latest"}."""
+    from edge_ai_ros.errors import ConfigError  # noqa: PLC0415 - keeps --help fast
+
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError("--param", f"{item!r} is not NAME=VALUE", fix="write e.g. --param threads=1")
+        out[name.strip()] = yaml.safe_load(value)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.node_benchmark import BenchConfig, format_table, run_benchmark, write_json
+    from edge_ai_ros.ros.node_bench_report import format_table, write_json  # noqa: PLC0415
+    from edge_ai_ros.ros.node_benchmark import BenchConfig, run_benchmark  # noqa: PLC0415
 
     config = BenchConfig(manifest=args.model, backend=args.backend, frames=args.frames,
-                         warmup_frames=args.warmup_frames, hz=args.hz, width=args.width, height=args.height,
-                         log_path=args.node_log)
-    result = run_benchmark(config)
+                         warmup_frames=args.warmup_frames, baseline_frames=args.baseline_frames, hz=args.hz,
+                         width=args.width, height=args.height, log_path=args.node_log,
+                         node_parameters=parse_params(args.param))
+    result, frames = run_benchmark(config)
     print(format_table(result))
-    write_json(result, args.json, config)
+    write_json(result, args.json, vars(config), frames)
     print(f"wrote {args.json}")
     return 0

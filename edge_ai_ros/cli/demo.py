@@ -56,7 +56,7 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
 def _span_s(published: list[Any], received: list[Any]) -> float:
     if not published or not received:
         return 0.0
-    return (max(r.received_ns for r in received) - min(p.stamp_ns for p in published)) / 1e9
+    return float(max(r.received_ns for r in received) - min(p.stamp_ns for p in published)) / 1e9
 
 
 def _write_report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[Path, ...]:

@@ -142,7 +142,7 @@ class _Run:
 
     def _build(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                key_inputs: CacheKeyInputs) -> CacheEntry:
-        o, key = self.options, key_inputs.key()
+        key = key_inputs.key()
         stem = f"{source.model_id}.{builder.name}.{self.precision}"
         started = time.monotonic()
         with self.cache.staging(key) as staged:

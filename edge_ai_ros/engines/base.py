@@ -36,7 +36,7 @@ class TensorSpec:
             raise ValueError(f"tensor spec shape must be a list, got {shape!r}")
         return cls(
             name=str(data["name"]),
-            shape=tuple(d if isinstance(d, str) else int(d) for d in shape),  # type: ignore[call-overload]
+            shape=tuple(d if isinstance(d, str) else int(d) for d in shape),
             dtype=str(data["dtype"]),
         )
 

@@ -63,7 +63,7 @@ def header_stamp_ns(cdr: bytes) -> int:
         raise BagError(f"message of {len(cdr)} bytes is too short for a header", fix="the bag is corrupt; re-record it")
     little = cdr[1] == 1
     sec, nanosec = struct.unpack("<iI" if little else ">iI", cdr[4:12])
-    return sec * 1_000_000_000 + nanosec
+    return int(sec) * 1_000_000_000 + int(nanosec)
 
 
 def _storage_path(path: Path) -> Path:

@@ -28,7 +28,9 @@ def measure_engine_rate(images: Iterable[np.ndarray | None], *, manifest: str, b
     from edge_ai_ros.pipeline import Perception
 
     perception = Perception(manifest, backend=backend)
-    infer, total, decode = [], [], []
+    infer: list[float] = []
+    total: list[float] = []
+    decode: list[float] = []
     try:
         started = time.perf_counter()
         for image in images:

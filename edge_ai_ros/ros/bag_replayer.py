@@ -196,8 +196,8 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
         _bring_up(node, manifest)
         replayer = BagReplayer(msgtype=msgtype, namespace=config.namespace, context=context, collector=collector)
         nodes.append(replayer)
-        for node in nodes:
-            executor.add_node(node)
+        for each in nodes:
+            executor.add_node(each)
         spinner.start()
         if not _wait(replayer.connected, config.startup_timeout_s):
             raise EdgeAiError(
@@ -213,8 +213,8 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
         if spinner.is_alive():
             spinner.join()
         executor.shutdown()
-        for node in nodes:
-            node.destroy_node()
+        for each in nodes:
+            each.destroy_node()
         rclpy.try_shutdown(context=context)
     with collector.cond:
         outputs = tuple(sorted(collector.outputs, key=lambda o: o.index))

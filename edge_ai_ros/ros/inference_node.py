@@ -32,7 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from edge_ai_ros.errors import EdgeAiError, InvalidInputError
-from edge_ai_ros.ros import conversions
+from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.frame_queue import FrameQueue
@@ -65,7 +65,7 @@ class InferenceNode(LifecycleNode):
         self._swapper = HotSwapper(self._slot, self._log, load=self._load_model, announce=self._announce,
                                    logger=self.get_logger())
         self._settings: NodeSettings | None = None
-        self._queue: FrameQueue[tuple[Any, int]] | None = None
+        self._queue: FrameQueue[tuple[Any, float]] | None = None
         self._worker: threading.Thread | None = None
         self._subscriptions_: list[Any] = []
         self._outputs: dict[str, Any] = {}
@@ -153,13 +153,14 @@ class InferenceNode(LifecycleNode):
         queue = self._queue
         if queue is None:
             return
+        received = frame_timings.now()
         self._stats.count("in")
-        self._log.arrived(time.monotonic())
-        dropped = queue.put((msg, time.monotonic_ns()))
+        self._log.arrived(received)
+        dropped = queue.put((msg, received))
         if dropped:
             self._stats.count("dropped", dropped)
 
-    def _work(self, queue: FrameQueue[tuple[Any, int]]) -> None:
+    def _work(self, queue: FrameQueue[tuple[Any, float]]) -> None:
         while True:
             item = queue.get(_WORKER_POLL_S)
             if item is None:
@@ -168,19 +169,23 @@ class InferenceNode(LifecycleNode):
                 continue
             self._process(*item)
 
-    def _process(self, msg: Image | CompressedImage, received_ns: int) -> None:
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._require_settings()
+        dequeued = frame_timings.now()
         try:
             if isinstance(msg, Image):
                 rgb = conversions.image_to_rgb(msg, max_pixels=settings.max_image_pixels)
             else:
                 rgb = conversions.compressed_to_rgb(msg, max_pixels=settings.max_image_pixels)
+            converted = frame_timings.now()
             with self._slot.lease() as perception:
                 if perception is None:
                     return
                 result = perception.run(rgb)
+                ran = frame_timings.now()
                 self._publish(result, msg.header)
-                self._log.published(time.monotonic(), result.model_id, frame_confidence(result))
+                published = frame_timings.now()
+                self._log.published(published, result.model_id, frame_confidence(result))
         except InvalidInputError as err:
             self._stats.reject(f"{err.field}: {err}")
             self.get_logger().warning(f"frame rejected: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
@@ -189,9 +194,15 @@ class InferenceNode(LifecycleNode):
             self._stats.count("failed")
             self.get_logger().error(f"frame failed: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
             return
+        if "frame_timings" in self._outputs:
+            stamp, t = msg.header.stamp, result.timings
+            self._outputs["frame_timings"].publish(frame_timings.to_msg(frame_timings.FrameTimes(
+                stamp_sec=stamp.sec, stamp_nanosec=stamp.nanosec, callback=received, dequeued=dequeued,
+                converted=converted, preprocess_s=t.preprocess_s, inference_s=t.inference_s,
+                postprocess_s=t.postprocess_s, ran=ran, published=published)))
         now_ns = self.get_clock().now().nanoseconds
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self._stats.record(result.timings, node_total_s=(time.monotonic_ns() - received_ns) / 1e9,
+        self._stats.record(result.timings, node_total_s=published - received,
                            input_age_s=max(0, now_ns - stamp_ns) / 1e9)
 
     def _publish(self, result: Any, header: Any) -> None:
@@ -222,6 +233,9 @@ class InferenceNode(LifecycleNode):
                 conversions.ClassificationMsg, "classification", qos)
         else:
             self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
+        if settings.publish_frame_timings:
+            self._outputs["frame_timings"] = self.create_lifecycle_publisher(
+                frame_timings.Float64MultiArray, frame_timings.TOPIC, qos)
 
     def _stop_frames(self) -> None:
         self._swapper.set_serving(False)  # a swap that is still loading will not install

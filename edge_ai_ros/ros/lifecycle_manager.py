@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import rclpy
@@ -117,13 +117,13 @@ class LifecycleManager(Node):
         """Deactivate then clean up every node in reverse order."""
         return self._run_exclusive(self._shutdown_all)
 
-    def _run_exclusive(self, job: object) -> tuple[bool, str]:
+    def _run_exclusive(self, job: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
         with self._lock:
             if self._busy:
                 return False, "another startup/shutdown is in progress; try again when it ends"
             self._busy = True
         try:
-            return job()  # type: ignore[operator,no-any-return]
+            return job()
         finally:
             with self._lock:
                 self._busy = False
@@ -181,8 +181,8 @@ class LifecycleManager(Node):
     def _query_state(self, managed: _Managed) -> str:
         response = self._call(managed.get_state, GetState.Request(), managed, "get_state")
         if response is not None:
-            managed.state = _STATE_LABELS.get(response.current_state.id,  # type: ignore[attr-defined]
-                                              response.current_state.label)  # type: ignore[attr-defined]
+            state = response.current_state  # type: ignore[attr-defined]
+            managed.state = _STATE_LABELS.get(state.id, str(state.label))
         return managed.state
 
     def _transition(self, managed: _Managed, label: str) -> bool:

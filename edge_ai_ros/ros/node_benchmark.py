@@ -1,21 +1,23 @@
 """Benchmark the inference node as deployed: 640x480 rgb8 frames at 30 Hz from another process.
 
-The node runs in its own process (node_process); this process publishes frames on a paced
-thread and receives the detections. End-to-end = publish -> detections received (matched by
-header stamp). Engine and stage times come from the node's /diagnostics (its rolling window
-covers the measured frames). Node overhead = end-to-end - engine, per percentile. Resident
-memory is read from /proc/<pid>/status of the node after warm-up, and /proc/<pid>/maps tells
-whether torch was loaded (it must not be on the serving path).
+Two phases in one run, same frames, QoS and Fast DDS profile:
+1. baseline: a bare rclpy echo process (ros/transport_echo.py) answers each frame at once;
+   gives publish -> callback and the round trip that any rclpy subscriber pays.
+2. node: the inference node in its own process, with ``publish_frame_timings`` on, so every
+   answered frame carries its own stage times (ros/frame_timings.py).
+All times are CLOCK_MONOTONIC, shared by the processes, so each frame's end-to-end (publish ->
+detections received) splits into transport in, node stages and transport out, and its overhead
+is its own end-to-end minus its own engine time (ros/node_bench_report.py). Resident memory
+comes from /proc/<pid>/status after warm-up; /proc/<pid>/maps tells whether torch was loaded.
 """
 
 from __future__ import annotations
 
 import array
-import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,19 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header
+from std_msgs.msg import Float64MultiArray, Header
 
-from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.ros import frame_timings
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
+from edge_ai_ros.ros.node_bench_report import BenchResult, FrameLog, baseline_rows, node_rows, spreads
 from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.qos import image_qos, output_qos
 
 NAMESPACE = "/bench_node"
+ECHO_NAMESPACE = "/bench_echo"
+ECHO_MODULE = "edge_ai_ros.ros.transport_echo"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,64 +48,70 @@ class BenchConfig:
     backend: str = "auto"
     frames: int = 300
     warmup_frames: int = 30
+    baseline_frames: int = 150  # 0 skips the bare-transport phase
     hz: float = 30.0
     width: int = 640
     height: int = 480
     startup_timeout_s: float = 60.0
     log_path: Path | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class BenchResult:
-    frames_sent: int
-    frames_answered: int
-    frames_dropped_by_node: int
-    frames_received_by_node: int
-    answered_fraction: float
-    end_to_end_ms: tuple[float, float]  # p50, p99
-    engine_ms: tuple[float, float]
-    preprocess_ms: tuple[float, float]
-    postprocess_ms: tuple[float, float]
-    node_overhead_ms: tuple[float, float]  # end_to_end - engine, per percentile
-    in_node_ms: tuple[float, float]  # subscription callback -> published, measured in the node
-    rss_mb: float
-    torch_loaded: bool
-    model_id: str
-    backend: str
+    node_parameters: dict[str, object] = field(default_factory=dict)  # extra -p for the node
 
 
 class _Client(Node):
+    """Publishes frames to one target namespace at a time and logs what comes back."""
+
     def __init__(self, context: Any) -> None:
         super().__init__("bench_node_client", context=context)
-        self.pub = self.create_publisher(Image, f"{NAMESPACE}/image", image_qos(depth=5, reliability="best_effort"))
-        self.sent: dict[int, int] = {}
-        self.latency_ms: dict[int, float] = {}
+        qos = image_qos(depth=5, reliability="best_effort")
+        self.pubs = {ns: self.create_publisher(Image, f"{ns}/image", qos) for ns in (NAMESPACE, ECHO_NAMESPACE)}
+        self.logs = {ns: FrameLog() for ns in (NAMESPACE, ECHO_NAMESPACE)}
         self.status: dict[str, str] = {}
         self.status_count = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self.create_subscription(DetectionArray, f"{NAMESPACE}/detections", self._on_detections, output_qos())
+        for ns in (NAMESPACE, ECHO_NAMESPACE):
+            self.create_subscription(Float64MultiArray, f"{ns}/frame_timings" if ns == ECHO_NAMESPACE
+                                     else f"{ns}/inference_node/frame_timings",
+                                     lambda m, ns=ns: self._on_timings(ns, m), output_qos())
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
     def _on_detections(self, msg: DetectionArray) -> None:
-        now = time.perf_counter_ns()
+        now = frame_timings.now()
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        with self._lock:
-            if stamp in self.sent:
-                self.latency_ms[stamp] = (now - self.sent[stamp]) / 1e6
+        with self.lock:
+            if stamp in self.logs[NAMESPACE].sent:
+                self.logs[NAMESPACE].received[stamp] = now
+
+    def _on_timings(self, ns: str, msg: Float64MultiArray) -> None:
+        now = frame_timings.now()
+        times = frame_timings.from_msg(msg)
+        if times is None:
+            return
+        with self.lock:
+            log = self.logs[ns]
+            if times.stamp_ns in log.sent:
+                log.timings[times.stamp_ns] = times
+                if ns == ECHO_NAMESPACE:
+                    log.received[times.stamp_ns] = now
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == f"{NAMESPACE}/inference_node":
-                with self._lock:
+                with self.lock:
                     self.status = {kv.key: kv.value for kv in status.values}
                     self.status_count += 1
 
-    def publish_frame(self, msg: Image, index: int) -> None:
+    def publish_frame(self, ns: str, msg: Image, index: int) -> None:
         stamp = time.time_ns() // 1000 * 1000 + index % 1000
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-        with self._lock:
-            self.sent[stamp] = time.perf_counter_ns()
-        self.pub.publish(msg)
+        with self.lock:
+            self.logs[ns].sent[stamp] = frame_timings.now()
+        self.pubs[ns].publish(msg)
+
+    def answered(self, ns: str) -> bool:
+        with self.lock:
+            log = self.logs[ns]
+            return len(log.received) >= len(log.sent) and len(log.timings) >= len(log.sent)
 
 
 def _frame(config: BenchConfig) -> Image:
@@ -131,14 +142,14 @@ def _settle(condition: Any, timeout_s: float) -> bool:
     return bool(condition())
 
 
-def _paced(client: _Client, msg: Image, count: int, hz: float, offset: int) -> None:
+def _paced(client: _Client, ns: str, msg: Image, count: int, hz: float, offset: int) -> None:
     period = 1.0 / hz
     start = time.perf_counter()
     for i in range(count):
         delay = start + i * period - time.perf_counter()
         if delay > 0:
             time.sleep(delay)  # pacing a 30 Hz camera, not waiting on a result
-        client.publish_frame(msg, offset + i)
+        client.publish_frame(ns, msg, offset + i)
 
 
 def _proc_status(pid: int) -> tuple[float, bool]:
@@ -150,12 +161,35 @@ def _proc_status(pid: int) -> tuple[float, bool]:
     return rss_kb / 1024.0, "libtorch" in maps
 
 
-def run_benchmark(config: BenchConfig) -> BenchResult:
+def _log_path(config: BenchConfig, suffix: str) -> Path | None:
+    return config.log_path.with_name(config.log_path.name + suffix) if config.log_path else None
+
+
+def _baseline(client: _Client, msg: Image, config: BenchConfig) -> None:
+    """Phase 1: the same frames to the bare echo process (started and stopped here)."""
+    proc = start_node(NodeLaunch(module=ECHO_MODULE, namespace=ECHO_NAMESPACE,
+                                 log_path=_log_path(config, ".echo")))
+    try:
+        pub = client.pubs[ECHO_NAMESPACE]
+        _wait(lambda: pub.get_subscription_count() > 0, config.startup_timeout_s, "the echo did not subscribe")
+        _paced(client, ECHO_NAMESPACE, msg, 10, config.hz, 0)  # discovery of the reply path
+        _settle(lambda: client.answered(ECHO_NAMESPACE), 2.0)
+        with client.lock:
+            client.logs[ECHO_NAMESPACE].clear()
+        _paced(client, ECHO_NAMESPACE, msg, config.baseline_frames, config.hz, 10)
+        _settle(lambda: client.answered(ECHO_NAMESPACE), 2.0)
+    finally:
+        stop_node(proc)
+
+
+def run_benchmark(config: BenchConfig) -> tuple[BenchResult, dict[str, list[float]]]:
+    """Run both phases; return the summary and the per-frame ms of every row."""
     apply_ros_env_defaults()
-    params: dict[str, object] = {"backend": config.backend, "diagnostics_period_s": 0.5}
+    load_before = os.getloadavg()
+    params: dict[str, object] = {"backend": config.backend, "diagnostics_period_s": 0.5,
+                                 "publish_frame_timings": True, **config.node_parameters}
     if config.manifest:
         params["model_manifest"] = config.manifest
-    proc = start_node(NodeLaunch(parameters=params, namespace=NAMESPACE, log_path=config.log_path))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(os.environ.get("ROS_DOMAIN_ID", "0")))
     client = _Client(context)
@@ -163,70 +197,49 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
+    msg = _frame(config)
+    proc = None
     try:
-        _wait(lambda: client.status.get("state") == "active" and client.pub.get_subscription_count() > 0,
+        if config.baseline_frames > 0:
+            _baseline(client, msg, config)
+        proc = start_node(NodeLaunch(parameters=params, namespace=NAMESPACE, log_path=config.log_path))
+        pub = client.pubs[NAMESPACE]
+        _wait(lambda: client.status.get("state") == "active" and pub.get_subscription_count() > 0,
               config.startup_timeout_s, "the node did not become active")
-        msg = _frame(config)
-        _paced(client, msg, config.warmup_frames, config.hz, 0)
+        _paced(client, NAMESPACE, msg, config.warmup_frames, config.hz, 0)
+        _settle(lambda: client.answered(NAMESPACE), 2.0)
         rss_mb, torch_loaded = _proc_status(proc.pid)
-        with client._lock:
-            client.sent.clear()
-            client.latency_ms.clear()
-        before = dict(client.status)
-        _paced(client, msg, config.frames, config.hz, config.warmup_frames)
-        _settle(lambda: len(client.latency_ms) >= len(client.sent), 2.0)  # stragglers may be lost
+        with client.lock:
+            client.logs[NAMESPACE].clear()
+            before = dict(client.status)
+        _paced(client, NAMESPACE, msg, config.frames, config.hz, config.warmup_frames)
+        _settle(lambda: client.answered(NAMESPACE), 2.0)  # stragglers may be lost
         seen = client.status_count
         _wait(lambda: client.status_count >= seen + 2, 5.0, "no diagnostics after the run")
-        return _result(client, before, rss_mb, torch_loaded)
+        with client.lock:
+            rows = {**baseline_rows(client.logs[ECHO_NAMESPACE]), **node_rows(client.logs[NAMESPACE])}
+            result = _result(client, before, rows, rss_mb, torch_loaded, load_before, params)
+        return result, rows
     finally:
         executor.shutdown()
         spinner.join(5.0)
         client.destroy_node()
         rclpy.try_shutdown(context=context)
-        stop_node(proc)
+        if proc is not None:
+            stop_node(proc)
 
 
-def _pair(status: dict[str, str], key: str) -> tuple[float, float]:
-    return float(status.get(f"{key}_ms_p50", "nan")), float(status.get(f"{key}_ms_p99", "nan"))
-
-
-def _result(client: _Client, before: dict[str, str], rss_mb: float, torch_loaded: bool) -> BenchResult:
-    status = client.status
-    latencies = np.asarray(list(client.latency_ms.values()), dtype=np.float64)
-    e2e = (float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))) if latencies.size else (
-        float("nan"), float("nan"))
-    engine = _pair(status, "inference")
-    sent = len(client.sent)
+def _result(client: _Client, before: dict[str, str], rows: dict[str, list[float]], rss_mb: float,
+            torch_loaded: bool, load_before: tuple[float, float, float], params: dict[str, object]) -> BenchResult:
+    status, log, echo = client.status, client.logs[NAMESPACE], client.logs[ECHO_NAMESPACE]
+    sent = len(log.sent)
+    answered = sum(1 for stamp in log.received if stamp in log.sent)
     return BenchResult(
-        frames_sent=sent, frames_answered=int(latencies.size),
-        frames_dropped_by_node=int(status["frames_dropped"]) - int(before.get("frames_dropped", 0)),
+        frames_sent=sent, frames_answered=answered, frames_timed=len(rows["end_to_end"]),
         frames_received_by_node=int(status["frames_in"]) - int(before.get("frames_in", 0)),
-        answered_fraction=latencies.size / max(1, sent), end_to_end_ms=e2e, engine_ms=engine,
-        preprocess_ms=_pair(status, "preprocess"), postprocess_ms=_pair(status, "postprocess"),
-        node_overhead_ms=(e2e[0] - engine[0], e2e[1] - engine[1]), in_node_ms=_pair(status, "node_total"),
-        rss_mb=rss_mb, torch_loaded=torch_loaded, model_id=status.get("model_id", ""),
-        backend=status.get("backend", ""),
+        frames_dropped_by_node=int(status["frames_dropped"]) - int(before.get("frames_dropped", 0)),
+        answered_fraction=answered / max(1, sent), baseline_sent=len(echo.sent),
+        baseline_answered=len(rows["baseline_transport_in"]), latency_ms=spreads(rows), rss_mb=rss_mb,
+        torch_loaded=torch_loaded, model_id=status.get("model_id", ""), backend=status.get("backend", ""),
+        load_before=load_before, load_after=os.getloadavg(), node_parameters=params,
     )
-
-
-def format_table(result: BenchResult) -> str:
-    rows = [
-        ("model / backend", f"{result.model_id} / {result.backend}"),
-        ("frames sent / answered", f"{result.frames_sent} / {result.frames_answered} "
-                                   f"({100 * result.answered_fraction:.1f}%)"),
-        ("frames received / dropped by node", f"{result.frames_received_by_node} / {result.frames_dropped_by_node}"),
-    ]
-    for name, (p50, p99) in (("engine (inference)", result.engine_ms), ("preprocess", result.preprocess_ms),
-                             ("postprocess", result.postprocess_ms), ("in node (callback -> publish)", result.in_node_ms),
-                             ("end-to-end", result.end_to_end_ms),
-                             ("node overhead (e2e - engine)", result.node_overhead_ms)):
-        rows.append((f"{name} ms p50 / p99", f"{p50:.2f} / {p99:.2f}"))
-    rows += [("node RSS after warm-up", f"{result.rss_mb:.0f} MB"), ("torch loaded in node", str(result.torch_loaded))]
-    width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def write_json(result: BenchResult, path: Path, config: BenchConfig) -> None:
-    data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-            "result": asdict(result)}
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")

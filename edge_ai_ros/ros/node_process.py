@@ -29,6 +29,7 @@ class NodeLaunch:
     namespace: str = ""
     node_name: str = ""
     log_path: Path | None = None  # stdout+stderr go here (else inherited)
+    module: str = "edge_ai_ros.ros.inference_node"  # the node's ``python -m`` module
 
 
 def ros_arg_value(value: object) -> str:
@@ -41,7 +42,7 @@ def ros_arg_value(value: object) -> str:
 
 
 def node_command(launch: NodeLaunch) -> list[str]:
-    args = [sys.executable, "-m", "edge_ai_ros.ros.inference_node", "--ros-args"]
+    args = [sys.executable, "-m", launch.module, "--ros-args"]
     for name, value in launch.parameters.items():
         args += ["-p", f"{name}:={ros_arg_value(value)}"]
     for source, target in launch.remaps.items():

@@ -57,6 +57,7 @@ class NodeSettings:
     drop_policy: str = "latest"
     queue_size: int = 30
     publish_vision_msgs: bool = False
+    publish_frame_timings: bool = False
     diagnostics_period_s: float = 1.0
     autostart: bool = True
     max_image_pixels: int = 4096 * 4096
@@ -110,6 +111,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               description="Frames held before backpressure when drop_policy is none."),
     ParamSpec(name="publish_vision_msgs", at_configure=True,
               description="Also publish vision_msgs/Detection2DArray on detections_vision (if vision_msgs imports)."),
+    ParamSpec(name="publish_frame_timings", at_configure=True,
+              description="Publish per-frame stage times (std_msgs/Float64MultiArray) on ~/frame_timings, "
+                          "after each output; for benchmarks and profiling."),
     ParamSpec(name="diagnostics_period_s", read_only=True, float_range=(0.1, 60.0),
               description="Seconds between /diagnostics messages."),
     ParamSpec(name="autostart", read_only=True,

@@ -1,0 +1,59 @@
+"""``transport_echo``: a bare rclpy node that answers each image at once, the transport baseline.
+
+Why: the node's overhead target is stated against what rclpy-to-rclpy transport of a camera
+frame costs on the same host. This node does nothing but what any subscriber must do (take
+and deserialise the frame in a plain SingleThreadedExecutor) and replies with a
+frame_timings record (callback time, then the reply's publish time), so a benchmark measures
+publish -> callback and the round trip of the same frames, in the same run and with the same
+Fast DDS profile and QoS as the inference node.
+
+    python -m edge_ai_ros.ros.transport_echo --ros-args -r __ns:=/bench_echo
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from edge_ai_ros.ros import frame_timings
+from edge_ai_ros.ros.environment import apply_ros_env_defaults
+from edge_ai_ros.ros.qos import image_qos, output_qos
+
+
+class TransportEcho(Node):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("transport_echo", **kwargs)  # type: ignore[arg-type]
+        self._reply = self.create_publisher(frame_timings.Float64MultiArray, "frame_timings", output_qos())
+        self.create_subscription(Image, "image", self._on_image, image_qos(depth=5, reliability="best_effort"))
+
+    def _on_image(self, msg: Image) -> None:
+        t = frame_timings.now()
+        self._reply.publish(frame_timings.to_msg(frame_timings.FrameTimes(
+            stamp_sec=msg.header.stamp.sec, stamp_nanosec=msg.header.stamp.nanosec, callback=t, dequeued=t,
+            converted=t, preprocess_s=0.0, inference_s=0.0, postprocess_s=0.0, ran=t, published=t)))
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    apply_ros_env_defaults()
+    rclpy.init(args=list(args) if args is not None else sys.argv)
+    node = TransportEcho()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
