@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300, help="measured frames (after warm-up)")
     parser.add_argument("--warmup-frames", type=int, default=30, help="frames sent before measuring")
     parser.add_argument("--baseline-frames", type=int, default=150,
-                        help="frames sent to a bare rclpy echo first (transport baseline); 0 skips it")
+                        help="frames sent first to a bare rclpy echo process (transport baseline); 0 skips it")
     parser.add_argument("--hz", type=float, default=30.0, help="publish rate")
     parser.add_argument("--width", type=int, default=640, help="frame width (rgb8)")
     parser.add_argument("--height", type=int, default=480, help="frame height (rgb8)")

@@ -132,7 +132,8 @@ class _Run:
             calibration = {"data_fingerprint": calib.fingerprint, "holdout_count": len(calib.holdout)}
             if self.precision == "int8" and o.calibration is not None and not source.prequantized:
                 calibration |= {**o.calibration.method_facts(), "flavour": builder.qdq_flavour,
-                                "keep_layers": list(o.keep_layers), "auto_keep": o.auto_keep}
+                                "keep_layers": list(o.keep_layers), "auto_keep": o.auto_keep,
+                                "output_tail": "fp32"}
         return CacheKeyInputs(
             onnx_sha256=source.sha256, precision=self.precision, backend=builder.name, backend_version=builder.version(),
             device=builder.device(), calibration=calibration,
@@ -165,8 +166,9 @@ class _Run:
         from edge_ai_ros.compiler import sensitivity
 
         work.mkdir(parents=True, exist_ok=True)
-        keep = sensitivity.resolve_named(source.path, o.keep_layers)
-        base = QdqOptions(method=o.calibration.method, percentile=o.calibration.percentile, flavour=builder.qdq_flavour)
+        keep = (*sensitivity.resolve_named(source.path, o.keep_layers), *sensitivity.output_tail(source.path))
+        base = QdqOptions(method=o.calibration.method, percentile=o.calibration.percentile,
+                          flavour=builder.qdq_flavour, nodes_to_exclude=keep)
         if o.auto_keep:
             self.step("quantizing", 0.2, f"finding the {o.auto_keep} most sensitive layers")
             trial = quantize_to_qdq(source.path, work / "trial.qdq.onnx", source.input_name, calib.calibration, base)

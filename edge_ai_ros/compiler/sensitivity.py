@@ -29,6 +29,30 @@ def compute_nodes(model_path: Path) -> list[tuple[str, str, list[str], list[str]
     return [(n.name, n.op_type, list(n.input), list(n.output)) for n in model.graph.node if n.op_type in COMPUTE_OPS]
 
 
+def output_tail(model_path: Path) -> tuple[str, ...]:
+    """Nodes after the last compute layer on every path (a detector's in-graph box decoding).
+
+    They mix tensors of very different ranges (box coordinates in pixels, scores in 0..1) and
+    concatenate them: one INT8 scale for that concat turns every score into 0 or 1.25. They
+    cost nothing to run in float, so they are always kept FP32 (TensorRT's advice too).
+    """
+    import onnx
+
+    nodes = onnx.load(str(model_path)).graph.node
+    consumers: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for name in node.input:
+            consumers.setdefault(name, []).append(index)
+    feeds_compute = [False] * len(nodes)
+    for index in range(len(nodes) - 1, -1, -1):  # ONNX graphs are topologically sorted
+        feeds_compute[index] = any(
+            nodes[c].op_type in COMPUTE_OPS or feeds_compute[c]
+            for out in nodes[index].output for c in consumers.get(out, ())
+        )
+    return tuple(n.name for i, n in enumerate(nodes)
+                 if n.name and n.op_type not in COMPUTE_OPS and not feeds_compute[i])
+
+
 def resolve_named(model_path: Path, names: Sequence[str]) -> tuple[str, ...]:
     """Turn names (and ``:first`` / ``:last``) into node names; an unknown name is an error naming it."""
     nodes = compute_nodes(model_path)

@@ -171,13 +171,13 @@ def sample_world(rng: np.random.Generator, width: int = 640, height: int = 480) 
 
 
 def advance(world: World, dt: float, ego_speed: float, rng: np.random.Generator) -> World:
-    """Move the world ``dt`` seconds on; objects that leave the view respawn far ahead."""
+    """Move the world ``dt`` seconds on; objects that leave the view respawn far ahead (small, so no jump)."""
     moved = []
     for obj in world.objects:
         z = obj.z + (obj.speed - ego_speed) * dt
         if z < 3.0 or z > 110.0:
-            fresh = sample_object(rng, obj.kind, world.road_half, world.look, z_range=(55.0, 75.0))
-            moved.append(replace(fresh, z=fresh.z if z < 3.0 else 6.0))
+            z_range = (55.0, 75.0) if obj.kind in ("car", "truck") else (35.0, 40.0)
+            moved.append(sample_object(rng, obj.kind, world.road_half, world.look, z_range=z_range))
         else:
             moved.append(replace(obj, z=z))
     return replace(world, objects=tuple(moved), dash_phase=(world.dash_phase + ego_speed * dt) % 12.0)

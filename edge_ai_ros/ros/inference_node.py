@@ -35,6 +35,7 @@ from edge_ai_ros.errors import EdgeAiError, InvalidInputError
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
+from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
 from edge_ai_ros.ros.frame_queue import FrameQueue
 from edge_ai_ros.ros.heap import trim_heap
 from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
@@ -68,6 +69,7 @@ class InferenceNode(LifecycleNode):
         self._queue: FrameQueue[tuple[Any, float]] | None = None
         self._worker: threading.Thread | None = None
         self._subscriptions_: list[Any] = []
+        self._intake: FrameIntake | None = None
         self._outputs: dict[str, Any] = {}
         self._vision: Any = None
         self._guard_change_state()
@@ -112,11 +114,17 @@ class InferenceNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
         self._worker.start()
         qos = image_qos(depth=settings.qos_depth, reliability=settings.qos_reliability)
-        self._subscriptions_ = [
-            self.create_subscription(Image, "image", self._on_frame, qos, callback_group=self._frame_group),
-            self.create_subscription(CompressedImage, "image/compressed", self._on_frame, qos,
-                                     callback_group=self._frame_group),
-        ]
+        import os  # EXPERIMENT
+        if os.environ.get("EDGE_AI_INTAKE") == "node":
+            self._subscriptions_ = [
+                self.create_subscription(Image, "image", self._on_frame, qos, callback_group=self._frame_group),
+                self.create_subscription(CompressedImage, "image/compressed", self._on_frame, qos,
+                                         callback_group=self._frame_group),
+            ]
+        else:
+            self._intake = FrameIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
+                                              FrameTopic(msg_type=CompressedImage, name="image/compressed",
+                                                         callback=self._on_frame)], qos)
         self._swapper.set_serving(True)
         self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}")
         return super().on_activate(state)
@@ -242,6 +250,9 @@ class InferenceNode(LifecycleNode):
         for sub in self._subscriptions_:
             self.destroy_subscription(sub)
         self._subscriptions_ = []
+        intake, self._intake = self._intake, None
+        if intake is not None:
+            intake.close()
         queue, worker = self._queue, self._worker
         self._queue, self._worker = None, None
         if queue is not None:
@@ -386,7 +397,17 @@ def main(args: Sequence[str] | None = None) -> int:
     apply_ros_env_defaults()
     rclpy.init(args=list(args) if args is not None else sys.argv)
     node = InferenceNode()
-    executor = MultiThreadedExecutor(num_threads=5)  # frames, timers, lifecycle, two swap requests
+    import os  # EXPERIMENT
+    if os.environ.get("EDGE_AI_SWITCH_MS"):
+        sys.setswitchinterval(float(os.environ["EDGE_AI_SWITCH_MS"]) / 1e3)
+    if os.environ.get("EDGE_AI_EXECUTOR") == "single":
+        from rclpy.executors import SingleThreadedExecutor
+        executor = SingleThreadedExecutor()
+    elif os.environ.get("EDGE_AI_EXECUTOR") == "events":
+        from rclpy.experimental.events_executor import EventsExecutor
+        executor = EventsExecutor()
+    else:
+        executor = MultiThreadedExecutor(num_threads=int(os.environ.get("EDGE_AI_THREADS", "5")))
     executor.add_node(node)
     try:
         executor.spin()

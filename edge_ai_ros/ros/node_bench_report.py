@@ -61,8 +61,7 @@ class BenchResult:
     frames_received_by_node: int
     frames_dropped_by_node: int
     answered_fraction: float
-    baseline_sent: int
-    baseline_answered: int
+    baseline_answered: int  # measured frames the bare echo answered (0: no baseline)
     latency_ms: dict[str, Spread]  # ROWS key -> spread over frames
     rss_mb: float
     torch_loaded: bool
@@ -75,45 +74,43 @@ class BenchResult:
 
 @dataclass(kw_only=True)
 class FrameLog:
-    """What one side of the run saw, keyed by header stamp (ns). Times are monotonic seconds."""
+    """What came back from one receiver, keyed by header stamp (ns). Times are monotonic seconds."""
 
-    sent: dict[int, float] = field(default_factory=dict)
     received: dict[int, float] = field(default_factory=dict)
     timings: dict[int, FrameTimes] = field(default_factory=dict)
 
     def clear(self) -> None:
-        self.sent.clear()
         self.received.clear()
         self.timings.clear()
 
 
-def node_rows(log: FrameLog) -> dict[str, list[float]]:
+def node_rows(sent: Mapping[int, float], log: FrameLog) -> dict[str, list[float]]:
     """Per-frame ms for every node row, over frames answered and timed."""
     rows: dict[str, list[float]] = {key: [] for key, _ in ROWS if not key.startswith("baseline")}
     for stamp, received in log.received.items():
-        sent, times = log.sent.get(stamp), log.timings.get(stamp)
-        if sent is None or times is None:
+        sent_at, times = sent.get(stamp), log.timings.get(stamp)
+        if sent_at is None or times is None:
             continue
         stages = times.stages_ms()
-        e2e = (received - sent) * 1e3
+        e2e = (received - sent_at) * 1e3
         for key, value in stages.items():
             rows[key].append(value)
-        rows["transport_in"].append((times.callback - sent) * 1e3)
+        rows["transport_in"].append((times.callback - sent_at) * 1e3)
         rows["transport_out"].append((received - times.published) * 1e3)
         rows["end_to_end"].append(e2e)
         rows["overhead"].append(e2e - stages["inference"])
     return rows
 
 
-def baseline_rows(log: FrameLog) -> dict[str, list[float]]:
+def baseline_rows(sent: Mapping[int, float], log: FrameLog) -> dict[str, list[float]]:
     """Per-frame ms of the bare echo: one way (publish -> callback) and the round trip."""
     one_way, round_trip = [], []
     for stamp, times in log.timings.items():
-        sent, received = log.sent.get(stamp), log.received.get(stamp)
-        if sent is None or received is None:
+        sent_at, received = sent.get(stamp), log.received.get(stamp)
+        if sent_at is None or received is None:
             continue
-        one_way.append((times.callback - sent) * 1e3)
-        round_trip.append((received - sent) * 1e3)
+        one_way.append((times.callback - sent_at) * 1e3)
+        round_trip.append((received - sent_at) * 1e3)
     return {"baseline_transport_in": one_way, "baseline_round_trip": round_trip}
 
 
@@ -127,8 +124,8 @@ def format_table(result: BenchResult) -> str:
         f"torch loaded in node: {result.torch_loaded}",
         f"frames sent {result.frames_sent}, answered {result.frames_answered} "
         f"({100 * result.answered_fraction:.1f}%), timed {result.frames_timed}; node received "
-        f"{result.frames_received_by_node}, dropped {result.frames_dropped_by_node}; baseline "
-        f"{result.baseline_answered}/{result.baseline_sent}",
+        f"{result.frames_received_by_node}, dropped {result.frames_dropped_by_node}; bare echo answered "
+        f"{result.baseline_answered}",
         "load average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
             *result.load_before, *result.load_after),
     ]

@@ -1,9 +1,10 @@
 """Benchmark the inference node as deployed: 640x480 rgb8 frames at 30 Hz from another process.
 
-Two phases in one run, same frames, QoS and Fast DDS profile:
-1. baseline: a bare rclpy echo process (ros/transport_echo.py) answers each frame at once;
-   gives publish -> callback and the round trip that any rclpy subscriber pays.
-2. node: the inference node in its own process, with ``publish_frame_timings`` on, so every
+Two phases in one run, with the same frame, QoS, Fast DDS profile and publisher process:
+1. transport baseline: a bare rclpy echo process (ros/transport_echo.py) answers each frame
+   at once, so we see what publish -> callback costs any rclpy subscriber. The node is already
+   up (idle) so the machine looks the same in both phases.
+2. the inference node in its own process with ``publish_frame_timings`` on, so every
    answered frame carries its own stage times (ros/frame_timings.py).
 All times are CLOCK_MONOTONIC, shared by the processes, so each frame's end-to-end (publish ->
 detections received) splits into transport in, node stages and transport out, and its overhead
@@ -17,9 +18,9 @@ import array
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rclpy
@@ -48,7 +49,7 @@ class BenchConfig:
     backend: str = "auto"
     frames: int = 300
     warmup_frames: int = 30
-    baseline_frames: int = 150  # 0 skips the bare-transport phase
+    baseline_frames: int = 150  # frames to the bare rclpy echo first; 0 skips the baseline
     hz: float = 30.0
     width: int = 640
     height: int = 480
@@ -58,41 +59,43 @@ class BenchConfig:
 
 
 class _Client(Node):
-    """Publishes frames to one target namespace at a time and logs what comes back."""
+    """Publishes frames to the node or the echo and logs what comes back."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: rclpy.Context) -> None:
         super().__init__("bench_node_client", context=context)
         qos = image_qos(depth=5, reliability="best_effort")
         self.pubs = {ns: self.create_publisher(Image, f"{ns}/image", qos) for ns in (NAMESPACE, ECHO_NAMESPACE)}
+        self.sent: dict[int, float] = {}
         self.logs = {ns: FrameLog() for ns in (NAMESPACE, ECHO_NAMESPACE)}
         self.status: dict[str, str] = {}
         self.status_count = 0
         self.lock = threading.Lock()
         self.create_subscription(DetectionArray, f"{NAMESPACE}/detections", self._on_detections, output_qos())
-        for ns in (NAMESPACE, ECHO_NAMESPACE):
-            self.create_subscription(Float64MultiArray, f"{ns}/frame_timings" if ns == ECHO_NAMESPACE
-                                     else f"{ns}/inference_node/frame_timings",
-                                     lambda m, ns=ns: self._on_timings(ns, m), output_qos())
+        for ns, topic in ((NAMESPACE, f"{NAMESPACE}/inference_node/frame_timings"),
+                          (ECHO_NAMESPACE, f"{ECHO_NAMESPACE}/frame_timings")):
+            self.create_subscription(Float64MultiArray, topic, self._timings_callback(ns), output_qos())
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
     def _on_detections(self, msg: DetectionArray) -> None:
         now = frame_timings.now()
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         with self.lock:
-            if stamp in self.logs[NAMESPACE].sent:
+            if stamp in self.sent:
                 self.logs[NAMESPACE].received[stamp] = now
 
-    def _on_timings(self, ns: str, msg: Float64MultiArray) -> None:
-        now = frame_timings.now()
-        times = frame_timings.from_msg(msg)
-        if times is None:
-            return
-        with self.lock:
-            log = self.logs[ns]
-            if times.stamp_ns in log.sent:
-                log.timings[times.stamp_ns] = times
-                if ns == ECHO_NAMESPACE:
-                    log.received[times.stamp_ns] = now
+    def _timings_callback(self, ns: str) -> Callable[[Float64MultiArray], None]:
+        def on_timings(msg: Float64MultiArray) -> None:
+            now = frame_timings.now()
+            times = frame_timings.from_msg(msg)
+            if times is None:
+                return
+            with self.lock:
+                if times.stamp_ns in self.sent:
+                    self.logs[ns].timings[times.stamp_ns] = times
+                    if ns == ECHO_NAMESPACE:  # the echo's record is its reply
+                        self.logs[ns].received[times.stamp_ns] = now
+
+        return on_timings
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -105,13 +108,20 @@ class _Client(Node):
         stamp = time.time_ns() // 1000 * 1000 + index % 1000
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
         with self.lock:
-            self.logs[ns].sent[stamp] = frame_timings.now()
+            self.sent[stamp] = frame_timings.now()
         self.pubs[ns].publish(msg)
 
     def answered(self, ns: str) -> bool:
         with self.lock:
             log = self.logs[ns]
-            return len(log.received) >= len(log.sent) and len(log.timings) >= len(log.sent)
+            return len(log.received) >= len(self.sent) and len(log.timings) >= len(self.sent)
+
+    def clear(self, ns: str) -> dict[str, str]:
+        """Forget warm-up frames; return the diagnostics status seen at this point."""
+        with self.lock:
+            self.sent = {}  # rows already computed keep the old dict
+            self.logs[ns].clear()
+            return dict(self.status)
 
 
 def _frame(config: BenchConfig) -> Image:
@@ -127,7 +137,7 @@ def _frame(config: BenchConfig) -> Image:
                  encoding="rgb8", is_bigendian=0, step=config.width * 3, data=array.array("B", data))
 
 
-def _wait(condition: Any, timeout_s: float, what: str) -> None:
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -135,7 +145,7 @@ def _wait(condition: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _settle(condition: Any, timeout_s: float) -> bool:
+def _settle(condition: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -161,23 +171,25 @@ def _proc_status(pid: int) -> tuple[float, bool]:
     return rss_kb / 1024.0, "libtorch" in maps
 
 
-def _log_path(config: BenchConfig, suffix: str) -> Path | None:
-    return config.log_path.with_name(config.log_path.name + suffix) if config.log_path else None
+def _measure(client: _Client, ns: str, msg: Image, config: BenchConfig, frames: int) -> None:
+    """Warm up, forget the warm-up, send ``frames`` paced frames to ``ns`` and wait for stragglers."""
+    _paced(client, ns, msg, config.warmup_frames, config.hz, 0)
+    _settle(lambda: client.answered(ns), 2.0)
+    client.clear(ns)
+    _paced(client, ns, msg, frames, config.hz, config.warmup_frames)
+    _settle(lambda: client.answered(ns), 2.0)  # stragglers may be lost
 
 
-def _baseline(client: _Client, msg: Image, config: BenchConfig) -> None:
-    """Phase 1: the same frames to the bare echo process (started and stopped here)."""
-    proc = start_node(NodeLaunch(module=ECHO_MODULE, namespace=ECHO_NAMESPACE,
-                                 log_path=_log_path(config, ".echo")))
+def _baseline(client: _Client, msg: Image, config: BenchConfig) -> dict[str, list[float]]:
+    """Phase 1: the bare echo (started and stopped here) on its own topic; per-frame rows."""
+    log = config.log_path.with_name(config.log_path.name + ".echo") if config.log_path else None
+    proc = start_node(NodeLaunch(module=ECHO_MODULE, namespace=ECHO_NAMESPACE, log_path=log))
     try:
-        pub = client.pubs[ECHO_NAMESPACE]
-        _wait(lambda: pub.get_subscription_count() > 0, config.startup_timeout_s, "the echo did not subscribe")
-        _paced(client, ECHO_NAMESPACE, msg, 10, config.hz, 0)  # discovery of the reply path
-        _settle(lambda: client.answered(ECHO_NAMESPACE), 2.0)
+        _wait(lambda: client.pubs[ECHO_NAMESPACE].get_subscription_count() > 0, config.startup_timeout_s,
+              "the echo did not subscribe")
+        _measure(client, ECHO_NAMESPACE, msg, config, config.baseline_frames)
         with client.lock:
-            client.logs[ECHO_NAMESPACE].clear()
-        _paced(client, ECHO_NAMESPACE, msg, config.baseline_frames, config.hz, 10)
-        _settle(lambda: client.answered(ECHO_NAMESPACE), 2.0)
+            return baseline_rows(client.sent, client.logs[ECHO_NAMESPACE])
     finally:
         stop_node(proc)
 
@@ -197,49 +209,43 @@ def run_benchmark(config: BenchConfig) -> tuple[BenchResult, dict[str, list[floa
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    msg = _frame(config)
-    proc = None
+    proc = start_node(NodeLaunch(parameters=params, namespace=NAMESPACE, log_path=config.log_path))
     try:
-        if config.baseline_frames > 0:
-            _baseline(client, msg, config)
-        proc = start_node(NodeLaunch(parameters=params, namespace=NAMESPACE, log_path=config.log_path))
-        pub = client.pubs[NAMESPACE]
-        _wait(lambda: client.status.get("state") == "active" and pub.get_subscription_count() > 0,
+        _wait(lambda: client.status.get("state") == "active" and client.pubs[NAMESPACE].get_subscription_count() > 0,
               config.startup_timeout_s, "the node did not become active")
+        msg = _frame(config)
+        rows = _baseline(client, msg, config) if config.baseline_frames > 0 else {}
         _paced(client, NAMESPACE, msg, config.warmup_frames, config.hz, 0)
         _settle(lambda: client.answered(NAMESPACE), 2.0)
         rss_mb, torch_loaded = _proc_status(proc.pid)
-        with client.lock:
-            client.logs[NAMESPACE].clear()
-            before = dict(client.status)
+        before = client.clear(NAMESPACE)
         _paced(client, NAMESPACE, msg, config.frames, config.hz, config.warmup_frames)
         _settle(lambda: client.answered(NAMESPACE), 2.0)  # stragglers may be lost
         seen = client.status_count
         _wait(lambda: client.status_count >= seen + 2, 5.0, "no diagnostics after the run")
         with client.lock:
-            rows = {**baseline_rows(client.logs[ECHO_NAMESPACE]), **node_rows(client.logs[NAMESPACE])}
-            result = _result(client, before, rows, rss_mb, torch_loaded, load_before, params)
+            rows.update(node_rows(client.sent, client.logs[NAMESPACE]))
+            result = _result(client, before, rows, rss_mb, torch_loaded, load_before, config.node_parameters)
         return result, rows
     finally:
         executor.shutdown()
         spinner.join(5.0)
         client.destroy_node()
         rclpy.try_shutdown(context=context)
-        if proc is not None:
-            stop_node(proc)
+        stop_node(proc)
 
 
 def _result(client: _Client, before: dict[str, str], rows: dict[str, list[float]], rss_mb: float,
             torch_loaded: bool, load_before: tuple[float, float, float], params: dict[str, object]) -> BenchResult:
-    status, log, echo = client.status, client.logs[NAMESPACE], client.logs[ECHO_NAMESPACE]
-    sent = len(log.sent)
-    answered = sum(1 for stamp in log.received if stamp in log.sent)
+    status, log = client.status, client.logs[NAMESPACE]
+    sent = len(client.sent)
+    answered = sum(1 for stamp in log.received if stamp in client.sent)
     return BenchResult(
         frames_sent=sent, frames_answered=answered, frames_timed=len(rows["end_to_end"]),
         frames_received_by_node=int(status["frames_in"]) - int(before.get("frames_in", 0)),
         frames_dropped_by_node=int(status["frames_dropped"]) - int(before.get("frames_dropped", 0)),
-        answered_fraction=answered / max(1, sent), baseline_sent=len(echo.sent),
-        baseline_answered=len(rows["baseline_transport_in"]), latency_ms=spreads(rows), rss_mb=rss_mb,
-        torch_loaded=torch_loaded, model_id=status.get("model_id", ""), backend=status.get("backend", ""),
-        load_before=load_before, load_after=os.getloadavg(), node_parameters=params,
+        answered_fraction=answered / max(1, sent), baseline_answered=len(rows.get("baseline_transport_in", [])),
+        latency_ms=spreads(rows), rss_mb=rss_mb, torch_loaded=torch_loaded, model_id=status.get("model_id", ""),
+        backend=status.get("backend", ""), load_before=load_before, load_after=os.getloadavg(),
+        node_parameters=params,
     )

@@ -27,7 +27,10 @@ from edge_ai_ros.ros.qos import image_qos, output_qos
 
 class TransportEcho(Node):
     def __init__(self, **kwargs: object) -> None:
-        super().__init__("transport_echo", **kwargs)  # type: ignore[arg-type]
+        # as lean as the inference node's frame intake (ros/frame_intake.py): no parameter services
+        # or rosout in the wait set, so the baseline is the floor of an rclpy subscriber
+        super().__init__("transport_echo", start_parameter_services=False, enable_rosout=False,
+                         **kwargs)  # type: ignore[arg-type]
         self._reply = self.create_publisher(frame_timings.Float64MultiArray, "frame_timings", output_qos())
         self.create_subscription(Image, "image", self._on_image, image_qos(depth=5, reliability="best_effort"))
 
