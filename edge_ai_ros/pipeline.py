@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_ai_ros.banded_resize import BandedResizer
 from edge_ai_ros.decoders import Decoder, make_decoder
 from edge_ai_ros.engines.base import Engine, EngineInfo, TensorSpec
 from edge_ai_ros.engines.options import EngineOptions
@@ -35,9 +36,10 @@ class Perception:
 
     def __init__(
         self, manifest_path: str | Path, *, backend: str = "auto", options: EngineOptions | None = None,
-        decoder: DecoderSpec | None = None,
+        decoder: DecoderSpec | None = None, parallel_resize: bool = False,
     ) -> None:
-        """``decoder`` replaces the manifest's decoder spec (e.g. the node's threshold parameters)."""
+        """``decoder`` replaces the manifest's decoder spec (e.g. the node's threshold parameters).
+        ``parallel_resize`` resizes on two threads with identical pixels (banded_resize.py)."""
         self._manifest_path = Path(manifest_path)
         self._manifest = load_manifest(self._manifest_path)
         if decoder is not None:
@@ -51,6 +53,7 @@ class Perception:
         except ManifestError:
             self._engine.close()
             raise
+        self._resizer = BandedResizer() if parallel_resize else None
 
     @property
     def model_id(self) -> str:
@@ -74,7 +77,7 @@ class Perception:
     def run(self, image_rgb: np.ndarray) -> FrameResult:
         """RGB uint8 HxWx3 -> results in original-image pixels. Bad images raise InvalidInputError."""
         start = time.perf_counter()
-        tensor, transform = preprocess(image_rgb, self._manifest.preprocess)
+        tensor, transform = preprocess(image_rgb, self._manifest.preprocess, self._resizer)
         if tensor.dtype.name != self._input.dtype:
             tensor = tensor.astype(self._input.dtype)
         preprocessed = time.perf_counter()
@@ -91,6 +94,8 @@ class Perception:
 
     def close(self) -> None:
         self._engine.close()
+        if self._resizer is not None:
+            self._resizer.close()
 
     def __enter__(self) -> Perception:
         return self

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-engine-rate", action="store_true", help="skip the engine-only rate measurement")
     parser.add_argument("--worst", type=int, default=6, help="overlays of this many worst frames in the report")
     parser.add_argument("--frame-timeout", type=float, default=10.0, help="seconds to wait for one frame's output")
+    parser.add_argument("--no-stage-timings", action="store_true",
+                        help="do not ask the node for per-frame stage times (report: where the time went)")
 
 
 def golden_for(bag: str, golden: str, *, many: bool, record: bool) -> str:
@@ -73,7 +75,8 @@ def build_jobs(args: argparse.Namespace) -> list[ReplayJob]:
                   out_dir=str(Path(args.out) / Path(bag).name), tolerances=tolerances,
                   golden=golden_for(bag, args.golden, many=many, record=args.record_golden),
                   record_golden=args.record_golden, allow_other_model=args.any_model,
-                  measure_engine=not args.no_engine_rate, worst_frames=args.worst, frame_timeout_s=args.frame_timeout)
+                  measure_engine=not args.no_engine_rate, worst_frames=args.worst, frame_timeout_s=args.frame_timeout,
+                  stage_timings=not args.no_stage_timings)
         for bag in args.bags
     ]
 
@@ -93,6 +96,10 @@ def print_result(result: ReplayResult) -> None:
     print(f"  throughput: replay {result.replay_fps:.1f} frames/s through the node; engine only "
           f"{result.engine_fps:.1f} frames/s; pipeline without ROS {result.pipeline_fps:.1f} frames/s "
           f"({result.decode_pipeline_fps:.1f} with image decoding)")
+    ros, node = result.stages_ms.get("ros_path"), result.stages_ms.get("node_total")
+    if ros and node:
+        print(f"  per frame: ROS path (transport, node queue, publish) p50 {ros['p50']:.2f} ms p99 {ros['p99']:.2f} ms; "
+              f"node callback -> publish p50 {node['p50']:.2f} ms (stage table in the report)")
     print(f"  report: {result.report}")
     if result.golden_written:
         print(f"  golden written: {result.golden_written}")

@@ -2,9 +2,10 @@
 
 FP32 variants go through ``edge_ai_ros.demo.export.export_onnx`` (opset, dynamic batch,
 onnx.checker, ONNX Runtime compared with PyTorch at 1e-3). QAT variants need a looser
-comparison (the runtime's integer arithmetic rounds differently from fake quantization),
-so they are exported here with the same names and axes, finalised to int8/int32
-initializers (``qdq_onnx``), checked, and compared on the sigmoided scores.
+comparison (torch and the runtime sum convolutions in different orders, and a value on a
+rounding tie lands one INT8 step apart, which later layers amplify), so they are exported
+here with the same names and axes, finalised to int8/int32 initializers (``qdq_onnx``),
+checked, and compared on the sigmoided scores.
 """
 
 from __future__ import annotations

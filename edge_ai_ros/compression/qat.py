@@ -4,8 +4,13 @@ BatchNorm is folded into the preceding conv first (the deployed graph has no BN 
 then every Conv2d becomes a FakeQuantConv2d: its input activation is fake-quantized per
 tensor (EMA min/max observer), its weight per output channel (symmetric s8, |q| <= 127 so
 VNNI accumulation cannot overflow) and, for runtimes that fuse DQ->Conv->Q into an INT8
-kernel (ONNX Runtime, OpenVINO), its output too. Gradients pass straight through the
-rounding (PyTorch's fake_quantize ops implement the straight-through estimator).
+kernel (ONNX Runtime, OpenVINO), its output too, except the output convs (no layer
+consumes them, e.g. a detector's prediction convs): one INT8 scale over pixel offsets, log
+sizes and score logits is coarse, and everything after them (box decoding, the concat of
+pixels with 0..1 scores) stays float, as the compiler keeps its PTQ ``output_tail``.
+Gradients pass straight through the rounding (PyTorch's fake_quantize ops implement the
+straight-through estimator). ``freeze_qat`` also rounds each bias to the int32 grid the
+export stores, so the fake-quantized model computes what the runtime computes.
 
 Exported with the TorchScript ONNX exporter, the fake-quantize ops become
 QuantizeLinear/DequantizeLinear pairs; ``qdq_onnx.finalize_qdq`` then stores weights as
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edge_ai_ros.compression.graph_probe import conv_bn_pairs
+from edge_ai_ros.compression.graph_probe import conv_bn_pairs, output_layers
 from edge_ai_ros.errors import ConfigError
 
 ACTIVATION_TYPES = ("u8", "s8")
@@ -33,6 +38,7 @@ ACTIVATION_TYPES = ("u8", "s8")
 class QatConfig:
     activation: str = "u8"
     quantize_outputs: bool = True  # Q after each conv: ORT/OpenVINO fuse DQ->Conv->Q; TensorRT prefers False
+    float_head_outputs: bool = True  # output convs (nothing consumes them) keep a float output
     ema_momentum: float = 0.9
     skip: tuple[str, ...] = ()  # conv names left in float
 
@@ -98,17 +104,20 @@ class ActivationFakeQuant(nn.Module):
 class FakeQuantConv2d(nn.Module):
     """A (BN-folded) conv with fake-quantized input, per-channel weight and optional output."""
 
-    def __init__(self, conv: nn.Conv2d, config: QatConfig) -> None:
+    def __init__(self, conv: nn.Conv2d, config: QatConfig, *, quantize_output: bool | None = None) -> None:
         super().__init__()
         self.conv = conv
         self.input_quant = ActivationFakeQuant(config.activation, config.ema_momentum)
-        self.output_quant = ActivationFakeQuant(config.activation, config.ema_momentum) if config.quantize_outputs else None
+        quantize_output = config.quantize_outputs if quantize_output is None else quantize_output
+        self.output_quant = ActivationFakeQuant(config.activation, config.ema_momentum) if quantize_output else None
         self.frozen_weight_scale: torch.Tensor | None = None  # unregistered: traced as a constant
+        self.frozen_bias: torch.Tensor | None = None  # bias on the int32 grid the export stores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
         weight = fake_quantize_weight(conv.weight, self.frozen_weight_scale)
-        out: torch.Tensor = conv._conv_forward(self.input_quant(x), weight, conv.bias)
+        bias = conv.bias if self.frozen_bias is None else self.frozen_bias
+        out: torch.Tensor = conv._conv_forward(self.input_quant(x), weight, bias)
         return self.output_quant(out) if self.output_quant is not None else out
 
 
@@ -123,6 +132,20 @@ def fake_quantize_weight(weight: torch.Tensor, scale: torch.Tensor | None = None
     zero_point = torch.zeros_like(scale, dtype=torch.int32)
     quantized: torch.Tensor = torch.fake_quantize_per_channel_affine(weight, scale, zero_point, 0, -128, 127)
     return quantized  # |q| <= 127 by the choice of scale
+
+
+def fake_quantize_bias(bias: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Round the bias to int32 steps of s_x * s_w, as the exported graph stores it (``qdq_onnx``).
+
+    Applied once the scales are frozen: the runtime adds this rounded bias, and a float bias
+    in torch puts some outputs on the other side of a rounding boundary; through the network
+    those single-step flips grow to whole steps of the head logits (0.13 of a score on the
+    trained detector). The frozen bias is a constant, so the exporter still writes it as one
+    and ``qdq_onnx`` turns it into the same int32 values.
+    """
+    step = scale.detach().to(torch.float64).clamp(min=1e-30)
+    rounded = (torch.round(bias.detach().to(torch.float64) / step) * step).to(bias.dtype)
+    return bias + (rounded - bias).detach()  # straight-through
 
 
 def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
@@ -160,11 +183,13 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, config: QatConfig | Non
     config = config or QatConfig()
     convs: dict[str, nn.Module] = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     _check_names(config.skip, convs)
+    heads = set(output_layers(model, example)) if config.float_head_outputs else set()
     fold_batchnorm(model, example)
     for name, conv in convs.items():
         if name not in config.skip:
             assert isinstance(conv, nn.Conv2d)
-            _set_submodule(model, name, FakeQuantConv2d(conv, config))
+            quantize_output = config.quantize_outputs and name not in heads
+            _set_submodule(model, name, FakeQuantConv2d(conv, config, quantize_output=quantize_output))
     return model
 
 
@@ -175,7 +200,12 @@ def freeze_qat(model: nn.Module) -> int:
         if isinstance(module, ActivationFakeQuant):
             module.freeze()
         elif isinstance(module, FakeQuantConv2d):
+            module.input_quant.freeze()  # its scale sets the bias grid (idempotent: modules() repeats it)
             module.frozen_weight_scale = weight_scale(module.conv.weight).clone()
+            bias = module.conv.bias
+            if bias is not None and module.input_quant.frozen is not None:
+                step = module.input_quant.frozen[0] * module.frozen_weight_scale
+                module.frozen_bias = fake_quantize_bias(bias, step).detach().clone()
             frozen += 1
     return frozen
 

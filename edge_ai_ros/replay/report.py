@@ -20,6 +20,10 @@ from edge_ai_ros.replay.compare import ComparisonSummary, FrameComparison
 from edge_ai_ros.results import Detection
 
 ImageLookup = Callable[[int], np.ndarray | None]  # frame index -> RGB pixels, None if unavailable
+_STAGES_NOTE = ("transport_in: replayer publish -> node callback; queue_wait: node callback -> worker; "
+                "conversion .. build_publish: the node's work; transport_out: node publish -> replayer "
+                "callback; total: publish -> output received. The ROS path is transport_in + queue_wait + "
+                "build_publish + transport_out.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +35,7 @@ class ReportInput:
     comparison: ComparisonSummary | None = None
     notes: Sequence[str] = ()  # warnings a reader must see first (truncated bag, unanswered frames)
     worst_count: int = 6
+    stages_ms: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # stage_percentiles()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +54,25 @@ def latency_percentiles(latencies_s: Sequence[float]) -> dict[str, float]:
         "p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
         "p99": float(np.percentile(ms, 99)), "max": float(ms.max()), "mean": float(ms.mean()),
     }
+
+
+def stage_percentiles(frames: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Per stage (in the frames' order of stages), p50/p90/p99/max in ms over the frames that have it."""
+    names = list(dict.fromkeys(name for frame in frames for name in frame))
+    table = {}
+    for name in names:
+        ms = np.asarray([frame[name] for frame in frames if name in frame], np.float64)
+        table[name] = {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+                       "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+    return table
+
+
+def stage_rows(data: ReportInput) -> list[list[str]]:
+    """Header + one row per stage: the where-did-the-time-go table."""
+    if not data.stages_ms:
+        return []
+    keys = ("p50", "p90", "p99", "max")
+    return [["stage (ms)", *keys]] + [[name, *(f"{row[k]:.2f}" for k in keys)] for name, row in data.stages_ms.items()]
 
 
 def metric_rows(data: ReportInput) -> list[tuple[str, str]]:
@@ -106,6 +130,11 @@ def render_markdown(data: ReportInput, overlays: Sequence[tuple[FrameComparison,
     lines += [f"> **Note:** {note}" for note in data.notes] + ([""] if data.notes else [])
     lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in metric_rows(data)]
+    stages = stage_rows(data)
+    if stages:
+        lines += ["", "## Where the time went, per frame", "", _STAGES_NOTE, "",
+                  "| " + " | ".join(stages[0]) + " |", "|---" * len(stages[0]) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in stages[1:]]
     if overlays:
         lines += ["", "## Frames that differ most", "",
                   "Golden boxes: solid green. Candidate boxes: dashed magenta, label below the box.", ""]
@@ -117,6 +146,12 @@ def render_markdown(data: ReportInput, overlays: Sequence[tuple[FrameComparison,
 def render_html(data: ReportInput, overlays: Sequence[tuple[FrameComparison, Path]], base: Path) -> str:
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(n)}</th><td>{esc(v)}</td></tr>" for n, v in metric_rows(data))
+    stages = stage_rows(data)
+    if stages:
+        cells = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in stages[1:])
+        head = "".join(f"<th>{esc(c)}</th>" for c in stages[0])
+        rows += (f"</table><h2>Where the time went, per frame</h2><p>{esc(_STAGES_NOTE)}</p>"
+                 f"<table><tr>{head}</tr>{cells}")
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in data.notes)
     figures = "".join(
         f'<figure><img src="{esc(str(path.relative_to(base)))}" alt="frame {frame.index}">'

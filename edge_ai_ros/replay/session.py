@@ -35,7 +35,7 @@ from edge_ai_ros.replay.golden import (
     make_golden,
     save_golden,
 )
-from edge_ai_ros.replay.report import ReportInput, latency_percentiles, write_report
+from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
 from edge_ai_ros.replay.results_bag import frames_from_outputs, write_results_bag
 
 
@@ -57,6 +57,7 @@ class ReplayJob:
     measure_engine: bool = True
     worst_frames: int = 6
     results_topic: str = "/detections"
+    stage_timings: bool = True  # per-frame stage times from the node (report table, summary.json)
 
     def __post_init__(self) -> None:
         if self.record_golden and self.golden and Path(self.golden).exists() and not Path(self.golden).is_file():
@@ -95,6 +96,7 @@ class ReplayResult:
     engine_fps: float = 0.0
     pipeline_fps: float = 0.0
     decode_pipeline_fps: float = 0.0
+    stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> p50/p90/p99/max
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,7 +191,7 @@ def run_replay(job: ReplayJob) -> ReplayResult:
     golden = checked_golden(job, scan, model)
     out = Path(job.out_dir)
     config = ReplayerConfig(namespace=job.namespace, domain_id=job.domain_id, max_in_flight=job.max_in_flight,
-                            frame_timeout_s=job.frame_timeout_s)
+                            frame_timeout_s=job.frame_timeout_s, stage_timings=job.stage_timings)
     outcome = replay_frames(source.frames(scan.readable_frames), msgtype=source.msgtype, manifest=job.manifest,
                             backend=job.backend, config=config)
     outputs = [(o.index, o.stamp_ns, o.data) for o in outcome.outputs]
@@ -199,7 +201,9 @@ def run_replay(job: ReplayJob) -> ReplayResult:
     results_bag = out / "detections_bag"
     _write_bag(results_bag, job.results_topic, [(o.log_time_ns, o.data) for o in outcome.outputs])
     notes = _notes(scan, outcome.unanswered, outcome.read_error)
-    comparison = compare_runs(golden, candidate, job.tolerances) if golden is not None else None
+    # Compared as written (golden precision: boxes 3, scores 6 decimals), so rounding is no difference.
+    written = load_golden(detections_json)
+    comparison = compare_runs(golden, written, job.tolerances) if golden is not None else None
     verdict, reason = _verdict(job, comparison, notes, scan)
     golden_written = ""
     if verdict == "recorded":
@@ -220,9 +224,10 @@ def run_replay(job: ReplayJob) -> ReplayResult:
              ("golden model", golden.model.model_id if golden is not None else "none"),
              ("frames answered", f"{len(outcome.outputs)} of {outcome.frames_published} published")]
     latencies = [o.latency_s for o in outcome.outputs]
+    stages = stage_percentiles([o.stages_ms for o in outcome.outputs if o.stages_ms])
     report = write_report(ReportInput(title=f"Replay of {scan.bag.name}: {verdict.upper()}", facts=facts,
                                       latencies_s=latencies, throughput_fps=rates, comparison=comparison,
-                                      notes=notes, worst_count=job.worst_frames), images.get, out)
+                                      notes=notes, worst_count=job.worst_frames, stages_ms=stages), images.get, out)
     result = ReplayResult(
         bag=job.bag, topic=scan.bag.topic, model_id=model.model_id, verdict=verdict, reason=reason,
         out_dir=str(out), report=str(report.markdown), report_html=str(report.html),
@@ -235,7 +240,7 @@ def run_replay(job: ReplayJob) -> ReplayResult:
         frames_failed=comparison.frames_failed if comparison else None,
         latency_ms=latency_percentiles(latencies), replay_fps=rates["replay through the node"],
         engine_fps=rates.get("engine only", 0.0), pipeline_fps=rates.get("pipeline without ROS", 0.0),
-        decode_pipeline_fps=rates.get("decode + pipeline without ROS", 0.0),
+        decode_pipeline_fps=rates.get("decode + pipeline without ROS", 0.0), stages_ms=stages,
     )
     atomic_write_text(out / "summary.json", json.dumps(result.to_dict(), indent=1) + "\n")
     return result

@@ -6,23 +6,33 @@ a frame and the outputs depend only on the engine. Frames are published as the r
 CDR bytes (no decode/re-encode), outputs are collected as CDR bytes and matched back to
 their frame by header stamp; latency is publish -> output received, per frame.
 
-The node, the replayer and the collector share one process and one MultiThreadedExecutor
-(in a context of their own, on the domain id asked for): no child process to start, wait
-for or clean up, one clock for latencies, and one bag per process is the unit that
-``--jobs`` runs in parallel.
+The node and the replayer share one process (in a context of their own, on the domain id
+asked for): no child process to start, wait for or clean up, one clock for latencies, and one
+bag per process is the unit that ``--jobs`` runs in parallel.
+
+Threads. The thread that publishes also takes the outputs: it spins the replayer's own
+SingleThreadedExecutor (one subscription) until the frame in flight is answered, so an output
+is in hand about 0.3 ms after the node publishes it. The node's own entities (timers,
+services) are spun by a second SingleThreadedExecutor thread; its frames arrive wherever the
+node takes them. No MultiThreadedExecutor: in rclpy 7.1.6 (Jazzy) it re-yields and re-submits
+a ready callback to its pool, without waiting, until a pool thread starts it (ros2/rclpy#1452,
+fixed upstream by #1547); on 2 cores that loop held the GIL so long that outputs waited
+100 ms - 1.2 s in the pool queue (42,660 submissions for 100 frames), which made replay run at
+7-40 frames/s with p99 latency near 1 s. See docs/replay.md for the measurements.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -33,6 +43,12 @@ from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.replay.bag_source import COMPRESSED, READ_ERRORS, Frame, header_stamp_ns
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
+from edge_ai_ros.ros.replay_stages import NodeTimings, frame_stages, now
+
+_MIN_DEPTH = 10  # QoS history and node queue depth in regression mode (more when more frames are in flight)
+_MAX_IN_FLIGHT = 1000  # the node's qos_depth / queue_size limit
+_SPIN_SLICE_S = 0.05  # longest a spin waits before the loop re-checks its stop condition or deadline
+_RECORDS_WAIT_S = 2.0  # for the node's last stage records, which it publishes just after the outputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,10 +59,12 @@ class ReplayerConfig:
     frame_timeout_s: float = 10.0  # a frame with no output after this is recorded as unanswered
     startup_timeout_s: float = 30.0  # discovery between the replayer and the node
     node_parameters: dict[str, object] = field(default_factory=dict)
+    stage_timings: bool = True  # the node publishes per-frame stage times; outputs carry stages_ms
 
     def __post_init__(self) -> None:
-        if self.max_in_flight < 1:
-            raise ConfigError("max_in_flight", f"must be >= 1, got {self.max_in_flight}")
+        if not 1 <= self.max_in_flight <= _MAX_IN_FLIGHT:
+            raise ConfigError("max_in_flight", f"must be 1..{_MAX_IN_FLIGHT}, got {self.max_in_flight}",
+                              fix="1 (default) replays frame by frame; more overlaps reading with inference")
         if self.frame_timeout_s <= 0 or self.startup_timeout_s <= 0:
             raise ConfigError("timeouts", "must be positive")
 
@@ -58,6 +76,9 @@ class CollectedOutput:
     log_time_ns: int
     data: bytes  # DetectionArray CDR
     latency_s: float
+    sent_at: float = 0.0  # replay_stages.now() at publish
+    received_at: float = 0.0  # and when the output was taken
+    stages_ms: Mapping[str, float] = field(default_factory=dict)  # replay_stages.frame_stages; {} if off
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,66 +92,78 @@ class ReplayOutcome:
 
 
 class _Collector:
-    """Matches outputs to frames in flight by header stamp; wakes the publisher."""
+    """Matches outputs to frames in flight by header stamp.
+
+    Used only by the thread that publishes: its ``received`` runs inside that thread's
+    ``spin_once``, so there is no lock, no condition and no hand-off to a pool thread.
+    """
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
         self.pending: dict[int, deque[tuple[Frame, float]]] = {}
         self.in_flight = 0
         self.outputs: list[CollectedOutput] = []
         self.unexpected = 0
 
     def sent(self, frame: Frame, at: float) -> None:
-        with self.cond:
-            self.pending.setdefault(frame.stamp_ns, deque()).append((frame, at))
-            self.in_flight += 1
+        self.pending.setdefault(frame.stamp_ns, deque()).append((frame, at))
+        self.in_flight += 1
 
     def received(self, raw: bytes) -> None:
-        now = time.perf_counter()
+        at = now()
         stamp = header_stamp_ns(raw)
-        with self.cond:
-            waiting = self.pending.get(stamp)
-            if not waiting:
-                self.unexpected += 1
-                return
-            frame, sent_at = waiting.popleft()
-            self.in_flight -= 1
-            self.outputs.append(CollectedOutput(index=frame.index, stamp_ns=stamp, log_time_ns=frame.log_time_ns,
-                                                data=bytes(raw), latency_s=now - sent_at))
-            self.cond.notify_all()
+        waiting = self.pending.get(stamp)
+        if not waiting:
+            self.unexpected += 1
+            return
+        frame, sent_at = waiting.popleft()
+        self.in_flight -= 1
+        self.outputs.append(CollectedOutput(index=frame.index, stamp_ns=stamp, log_time_ns=frame.log_time_ns,
+                                            data=bytes(raw), latency_s=at - sent_at, sent_at=sent_at,
+                                            received_at=at))
 
-    def wait_below(self, limit: int, timeout_s: float) -> list[int]:
-        """Wait until fewer than ``limit`` frames are in flight; give up on those older than the timeout."""
-        with self.cond:
-            self.cond.wait_for(lambda: self.in_flight < limit, timeout_s)
-            return [] if self.in_flight < limit else self._drop_oldest()
+    def oldest_sent_at(self) -> float:
+        return min(queue[0][1] for queue in self.pending.values() if queue)
 
-    def _drop_oldest(self) -> list[int]:
-        stamp, queue = min(((s, q) for s, q in self.pending.items() if q), key=lambda sq: sq[1][0][1])
+    def drop_oldest(self) -> int:
+        """Give up on the oldest frame in flight; return its index."""
+        queue = min((q for q in self.pending.values() if q), key=lambda q: q[0][1])
         frame, _ = queue.popleft()
         self.in_flight -= 1
-        del stamp
-        return [frame.index]
+        return frame.index
 
 
 class BagReplayer(Node):
-    """Publishes frames on the node's input topic (reliable) and subscribes its detections raw."""
+    """Publishes frames on the node's input topic (reliable) and subscribes its detections raw.
 
-    def __init__(self, *, msgtype: str, namespace: str, context: Context, collector: _Collector) -> None:
-        super().__init__("bag_replayer", namespace=namespace, context=context)
+    A bare node (no parameter services, no rosout): its executor's wait set holds only the
+    detections (and stage records) subscriptions, so waiting for an output costs one rcl_wait.
+    Outputs are taken only while the replay waits, so both histories are ``depth`` >=
+    max_in_flight deep: no output (or frame) can be overwritten before it is taken.
+    """
+
+    def __init__(self, *, msgtype: str, namespace: str, context: Context, collector: _Collector,
+                 depth: int = _MIN_DEPTH, timings: NodeTimings | None = None, timings_topic: str = "") -> None:
+        super().__init__("bag_replayer", namespace=namespace, context=context, use_global_arguments=False,
+                         start_parameter_services=False, enable_rosout=False)
         kind, topic = (CompressedImage, "image/compressed") if msgtype == COMPRESSED else (Image, "image")
-        self.image_pub = self.create_publisher(kind, topic, image_qos(depth=10, reliability="reliable"))
+        self.image_pub = self.create_publisher(kind, topic, image_qos(depth=depth, reliability="reliable"))
         self.detections_sub = self.create_subscription(
-            DetectionArray, "detections", collector.received, output_qos(), raw=True)
+            DetectionArray, "detections", collector.received, output_qos(depth), raw=True)
+        self.timings_sub = None if timings is None else self.create_subscription(
+            NodeTimings.MSG_TYPE, timings_topic, timings.received, output_qos(depth + 1))
 
     def connected(self) -> bool:
-        return self.image_pub.get_subscription_count() > 0 and self.detections_sub.get_publisher_count() > 0
+        subs = (self.detections_sub,) if self.timings_sub is None else (self.detections_sub, self.timings_sub)
+        return self.image_pub.get_subscription_count() > 0 and all(sub.get_publisher_count() > 0 for sub in subs)
 
 
-def regression_parameters(manifest: str, backend: str, extra: dict[str, object]) -> list[Parameter]:
+def regression_parameters(manifest: str, backend: str, extra: dict[str, object],
+                          in_flight: int = 1) -> list[Parameter]:
+    """Node parameters of regression mode; image history and frame queue hold every frame in flight."""
     values: dict[str, object] = {
         "model_manifest": manifest, "backend": backend, "qos_reliability": "reliable",
-        "drop_policy": "none", "autostart": False, **extra,
+        "drop_policy": "none", "autostart": False, "qos_depth": max(_MIN_DEPTH, in_flight),
+        "queue_size": max(_MIN_DEPTH, in_flight), "publish_frame_timings": False, **extra,
     }
     return [Parameter(name, value=value) for name, value in values.items()]
 
@@ -144,10 +177,10 @@ def _bring_up(node: LifecycleNode, manifest: str) -> None:
         raise EdgeAiError("the inference node did not activate (its log above says why)")
 
 
-def _spin_until(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+def _spin_until(executor: SingleThreadedExecutor, stop: threading.Event) -> None:
     """Spin in short slices: Executor.spin can miss a shutdown() from another thread and never return."""
     while not stop.is_set():
-        executor.spin_once(timeout_sec=0.05)
+        executor.spin_once(timeout_sec=_SPIN_SLICE_S)
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
@@ -159,19 +192,47 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def _play(frames: Iterable[Frame], replayer: BagReplayer, collector: _Collector,
-          config: ReplayerConfig) -> tuple[int, list[int], str]:
+def _spin_while(executor: SingleThreadedExecutor, busy: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while busy() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=_SPIN_SLICE_S)
+
+
+def _with_stages(outputs: Iterable[CollectedOutput], timings: NodeTimings | None) -> list[CollectedOutput]:
+    if timings is None:
+        return list(outputs)
+    return [dataclasses.replace(o, stages_ms=frame_stages(o.sent_at, o.received_at, timings.by_stamp.get(o.stamp_ns)))
+            for o in outputs]
+
+
+def _collect_until_below(limit: int, executor: SingleThreadedExecutor, collector: _Collector,
+                         timeout_s: float) -> list[int]:
+    """Take outputs in this thread until fewer than ``limit`` frames are in flight.
+
+    A frame still unanswered ``timeout_s`` after its publish is given up (returned).
+    """
+    given_up: list[int] = []
+    while collector.in_flight >= limit:
+        left = collector.oldest_sent_at() + timeout_s - now()
+        if left <= 0:
+            given_up.append(collector.drop_oldest())
+        else:
+            executor.spin_once(timeout_sec=min(left, _SPIN_SLICE_S))
+    return given_up
+
+
+def _play(frames: Iterable[Frame], replayer: BagReplayer, executor: SingleThreadedExecutor,
+          collector: _Collector, config: ReplayerConfig) -> tuple[int, list[int], str]:
     published, unanswered, error = 0, [], ""
     try:
-        for frame in frames:
-            unanswered += collector.wait_below(config.max_in_flight, config.frame_timeout_s)
-            collector.sent(frame, time.perf_counter())
+        for frame in frames:  # the next frame is read from the bag while the previous one is in the node
+            unanswered += _collect_until_below(config.max_in_flight, executor, collector, config.frame_timeout_s)
+            collector.sent(frame, now())
             replayer.image_pub.publish(frame.data)
             published += 1
     except READ_ERRORS as err:
         error = f"{type(err).__name__}: {err}"
-    while collector.in_flight:
-        unanswered += collector.wait_below(1, config.frame_timeout_s)
+    unanswered += _collect_until_below(1, executor, collector, config.frame_timeout_s)
     replayer.image_pub.wait_for_all_acked(rclpy.duration.Duration(seconds=config.frame_timeout_s))
     return published, unanswered, error
 
@@ -184,20 +245,25 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
     apply_ros_env_defaults()
     context = Context()
     rclpy.init(context=context, domain_id=config.domain_id)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    node_executor = SingleThreadedExecutor(context=context)  # not Multi: see the module docstring
+    replay_executor = SingleThreadedExecutor(context=context)
     collector = _Collector()
+    timings = NodeTimings() if config.stage_timings else None
     nodes: list[Node] = []
     stop = threading.Event()
-    spinner = threading.Thread(target=_spin_until, args=(executor, stop), name="replay_executor")
+    spinner = threading.Thread(target=_spin_until, args=(node_executor, stop), name="replay_node_executor")
     try:
-        params = regression_parameters(manifest, backend, config.node_parameters)
+        extra = {"publish_frame_timings": config.stage_timings, **config.node_parameters}
+        params = regression_parameters(manifest, backend, extra, config.max_in_flight)
         node = InferenceNode(namespace=config.namespace, parameter_overrides=params, context=context)
         nodes.append(node)
         _bring_up(node, manifest)
-        replayer = BagReplayer(msgtype=msgtype, namespace=config.namespace, context=context, collector=collector)
+        node_executor.add_node(node)
+        replayer = BagReplayer(msgtype=msgtype, namespace=config.namespace, context=context, collector=collector,
+                               depth=max(_MIN_DEPTH, config.max_in_flight), timings=timings,
+                               timings_topic=node.resolve_topic_name("~/frame_timings"))
         nodes.append(replayer)
-        for each in nodes:
-            executor.add_node(each)
+        replay_executor.add_node(replayer)
         spinner.start()
         if not _wait(replayer.connected, config.startup_timeout_s):
             raise EdgeAiError(
@@ -206,18 +272,21 @@ def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backe
                 fix="check ROS_DOMAIN_ID / ROS_AUTOMATIC_DISCOVERY_RANGE and the Fast DDS profile",
             )
         start = time.perf_counter()
-        published, unanswered, error = _play(frames, replayer, collector, config)
+        published, unanswered, error = _play(frames, replayer, replay_executor, collector, config)
         wall = time.perf_counter() - start
+        if timings is not None:
+            stamps = {o.stamp_ns for o in collector.outputs}
+            _spin_while(replay_executor, lambda: not timings.has_all(stamps), _RECORDS_WAIT_S)
     finally:
         stop.set()
         if spinner.is_alive():
             spinner.join()
-        executor.shutdown()
+        node_executor.shutdown()
+        replay_executor.shutdown()
         for each in nodes:
             each.destroy_node()
         rclpy.try_shutdown(context=context)
-    with collector.cond:
-        outputs = tuple(sorted(collector.outputs, key=lambda o: o.index))
+    outputs = tuple(sorted(_with_stages(collector.outputs, timings), key=lambda o: o.index))
     if not published and error:
         raise BagError(f"no frame could be read: {error}", fix="check that the bag is complete")
     return ReplayOutcome(outputs=outputs, frames_published=published, unanswered=tuple(sorted(unanswered)),

@@ -44,6 +44,8 @@ class FrameIntake:
                           enable_rosout=False)
         for topic in topics:
             self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback, qos)
+        self._stop = threading.Event()
+        self._wake = self._node.create_guard_condition(lambda: None)  # ends a blocked spin_once
         self._executor = SingleThreadedExecutor(context=parent.context)
         self._executor.add_node(self._node)
         self._thread = threading.Thread(target=self._spin, name="frame_intake", daemon=True)
@@ -54,14 +56,23 @@ class FrameIntake:
         return [sub.topic_name for sub in self._node.subscriptions]
 
     def close(self) -> None:
-        """Stop taking frames: shut the executor down, join its thread, destroy the helper node."""
-        self._executor.shutdown(timeout_sec=_STOP_TIMEOUT_S)
+        """Stop taking frames: end the spin loop, join its thread, then shut down and destroy.
+
+        The loop is ended from inside (flag + guard condition) and joined *before*
+        ``executor.shutdown()``: rclpy 7.1's shutdown does not wait for a running spin and
+        destroys the guard conditions that spin is waiting on, which crashed the process
+        (SIGSEGV) now and then when the node was stopped while frames were flowing.
+        """
+        self._stop.set()
+        self._wake.trigger()
         if self._thread is not threading.current_thread():
             self._thread.join(_STOP_TIMEOUT_S)
+        self._executor.shutdown(timeout_sec=_STOP_TIMEOUT_S)
         self._node.destroy_node()
 
     def _spin(self) -> None:
         try:
-            self._executor.spin()
+            while not self._stop.is_set():
+                self._executor.spin_once()
         except ExternalShutdownException:  # the context was shut down under us (process exit)
             pass

@@ -74,4 +74,4 @@ def from_msg(msg: Float64MultiArray) -> FrameTimes | None:
         return None
     values = dict(zip(FIELDS, msg.data, strict=True))
     values["stamp_sec"], values["stamp_nanosec"] = int(values["stamp_sec"]), int(values["stamp_nanosec"])
-    return FrameTimes(**values)  # type: ignore[arg-type]
+    return FrameTimes(**values)

@@ -48,7 +48,8 @@ def load_perception(settings: NodeSettings, manifest_path: str = "", backend: st
     path = manifest_path or settings.model_manifest
     decoder = decoder_for(settings, load_manifest(path).decoder)
     perception = Perception(path, backend=backend or settings.backend,
-                            options=EngineOptions(threads=settings.threads), decoder=decoder)
+                            options=EngineOptions(threads=settings.threads), decoder=decoder,
+                            parallel_resize=settings.parallel_resize)
     try:
         check_built_for(perception.manifest, perception.engine_info)
         if pace is not None:

@@ -45,6 +45,8 @@ def test_every_frame_answered_with_its_stamp_and_results_bag_reads_back(tmp_path
     assert [t for t, _ in back] == stamps  # log times of the input frames (equal to their stamps here)
     assert {d.model_id for _, d in back} == {"tiny-detector"}
     assert result.latency_ms["p50"] > 0 and Path(result.report).is_file()
+    assert result.stages_ms["total"]["max"] == pytest.approx(result.latency_ms["max"])
+    assert "Where the time went" in Path(result.report).read_text()
 
 
 def test_second_run_matches_golden_and_another_model_is_refused(tmp_path: Path, model: Path) -> None:
@@ -53,6 +55,7 @@ def test_second_run_matches_golden_and_another_model_is_refused(tmp_path: Path, 
     run_replay(_job(bag, model, tmp_path / "rec", record_golden=True, golden=str(golden)))
     result = run_replay(_job(bag, model, tmp_path / "cmp", golden=str(golden)))
     assert result.verdict == "pass" and result.map50 == pytest.approx(1.0) and result.recall == 1.0
+    assert "Frames that differ most" not in Path(result.report).read_text()  # rounding is no difference
     summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
     assert summary["verdict"] == "pass"
     other = build_detector(tmp_path / "other", model_id="other")

@@ -11,7 +11,7 @@ from PIL import Image
 from edge_ai_ros.imaging.draw import CANDIDATE_STYLE_COLOUR, GOLDEN_STYLE_COLOUR
 from edge_ai_ros.replay.compare import Tolerances, compare_runs
 from edge_ai_ros.replay.golden import BagIdentity, FrameDetections, ModelIdentity, make_golden
-from edge_ai_ros.replay.report import ReportInput, latency_percentiles, write_report
+from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
 from edge_ai_ros.results import Detection
 
 CAR = Detection(class_id=0, label="car", score=0.9, box=(10.0, 10.0, 60.0, 50.0))
@@ -57,3 +57,20 @@ def test_latency_percentiles_in_milliseconds() -> None:
     stats = latency_percentiles([i / 1000 for i in range(1, 101)])
     assert stats["p50"] == np.percentile(np.arange(1, 101), 50)
     assert stats["max"] == 100.0 and latency_percentiles([]) == {}
+
+
+def test_stage_table_per_stage_percentiles_over_frames_that_have_the_stage(tmp_path: Path) -> None:
+    frames = [{"transport_in": float(i), "inference": 4.0, "total": 10.0 + i} for i in range(101)]
+    frames.append({"total": 1000.0})  # a frame without the node's record still counts in total only
+    stages = stage_percentiles(frames)
+    assert list(stages) == ["transport_in", "inference", "total"]
+    assert stages["transport_in"]["p50"] == 50.0 and stages["transport_in"]["max"] == 100.0
+    assert stages["inference"] == {"p50": 4.0, "p90": 4.0, "p99": 4.0, "max": 4.0}
+    assert stages["total"]["max"] == 1000.0
+    data = ReportInput(title="t", facts=[], latencies_s=[0.01], stages_ms=stages)
+    files = write_report(data, {}.get, tmp_path)
+    markdown = files.markdown.read_text()
+    assert "## Where the time went, per frame" in markdown and "| transport_in | 50.00 | 90.00 |" in markdown
+    assert "<td>inference</td><td>4.00</td>" in files.html.read_text()
+    assert "Where the time went" not in write_report(ReportInput(title="t", facts=[], latencies_s=[0.01]),
+                                                     {}.get, tmp_path / "none").markdown.read_text()
