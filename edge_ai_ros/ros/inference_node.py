@@ -250,6 +250,7 @@ class InferenceNode(LifecycleNode):
 
     def _stop_frames(self) -> None:
         self._swapper.set_serving(False)  # a swap that is still loading will not install
+        gc.unfreeze()  # what activate froze may now become garbage (cleanup, a swapped-out model)
         intake, self._intake = self._intake, None
         if intake is not None:
             intake.close()

@@ -225,7 +225,7 @@ def run_benchmark(config: BenchConfig) -> tuple[BenchResult, dict[str, list[floa
         _wait(lambda: client.status_count >= seen + 2, 5.0, "no diagnostics after the run")
         with client.lock:
             rows.update(node_rows(client.sent, client.logs[NAMESPACE]))
-            result = _result(client, before, rows, rss_mb, torch_loaded, load_before, config.node_parameters)
+            result = _result(client, before, rows, rss_mb, torch_loaded, load_before, params)
         return result, rows
     finally:
         executor.shutdown()

@@ -58,7 +58,7 @@ class NodeSettings:
     queue_size: int = 30
     publish_vision_msgs: bool = False
     publish_frame_timings: bool = False
-    parallel_resize: bool = True
+    parallel_resize: bool = False
     diagnostics_period_s: float = 1.0
     autostart: bool = True
     max_image_pixels: int = 4096 * 4096
@@ -117,7 +117,7 @@ PARAMS: tuple[ParamSpec, ...] = (
                           "after each output; for benchmarks and profiling."),
     ParamSpec(name="parallel_resize", at_configure=True,
               description="Resize frames on two threads (bit-identical to one; used when the vertical "
-                          "scale is an integer, e.g. 640x480 -> 320x240); false: one thread."),
+                          "scale is an integer, e.g. 640x480 -> 320x240). Helps only with a free core."),
     ParamSpec(name="diagnostics_period_s", read_only=True, float_range=(0.1, 60.0),
               description="Seconds between /diagnostics messages."),
     ParamSpec(name="autostart", read_only=True,
