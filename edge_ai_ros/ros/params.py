@@ -58,7 +58,7 @@ class NodeSettings:
     queue_size: int = 30
     publish_vision_msgs: bool = False
     publish_frame_timings: bool = False
-    parallel_resize: bool = False
+    parallel_resize: bool = True
     diagnostics_period_s: float = 1.0
     autostart: bool = True
     max_image_pixels: int = 4096 * 4096
