@@ -14,20 +14,18 @@ import sys
 import threading
 from collections.abc import Sequence
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.utilities import try_shutdown
 
 from edge_ai_ros.action import CompileEngine
 from edge_ai_ros.compiler.accuracy_gate import DEFAULT_MAX_DROP
 from edge_ai_ros.compiler.build import BuildOptions, BuildResult, CompileCancelled, build_engine
 from edge_ai_ros.compiler.calibration_data import CalibrationConfig
 from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.ros.node_main import spin_node
 
 AUTO_KEEP_COUNT = 2  # layers kept FP32 when a goal sets auto_keep_sensitive
 
@@ -112,20 +110,8 @@ class CompilerNode(Node):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    rclpy.init(args=list(argv) if argv is not None else sys.argv)
-    node = CompilerNode()
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        try_shutdown()
-    return 0
-
+    # Three threads: the goal, cancel and feedback callbacks must run while a build is in progress.
+    return spin_node(CompilerNode, argv, threads=3)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,12 +24,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -39,13 +37,13 @@ from edge_ai_ros.errors import EdgeAiError, InvalidInputError
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
-from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
 from edge_ai_ros.ros.frame_queue import FrameQueue
 from edge_ai_ros.ros.heap import trim_heap
 from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg
 from edge_ai_ros.ros.model_slot import ModelSlot
+from edge_ai_ros.ros.node_main import spin_node
 from edge_ai_ros.ros.output_log import OutputLog, frame_confidence
 from edge_ai_ros.ros.params import NodeSettings, check_change, declare_parameters, read_settings
 from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
@@ -395,23 +393,9 @@ def _header_now(node: LifecycleNode) -> Any:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Console entry point: ``inference_node --ros-args ...``."""
-    apply_ros_env_defaults()
-    rclpy.init(args=list(args) if args is not None else sys.argv)
-    node = InferenceNode()
     # timers, lifecycle, parameters and two swap requests; frames have their own thread (frame_intake.py)
-    executor = MultiThreadedExecutor(num_threads=5)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.release_resources()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return spin_node(InferenceNode, args, threads=5,
+                     before_destroy=lambda node: node.release_resources())  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,19 +17,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from lifecycle_msgs.msg import State
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.client import Client
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from edge_ai_ros.ros.middleware import use_default_fastdds_profile
+from edge_ai_ros.ros.node_main import spin_node
 
 _STATE_LABELS = {
     State.PRIMARY_STATE_UNKNOWN: "unknown",
@@ -238,22 +236,8 @@ class LifecycleManager(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    use_default_fastdds_profile()
-    rclpy.init(args=list(args) if args is not None else sys.argv)
-    node = LifecycleManager()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
-
+    # Two threads: bring-up waits on service answers that the executor must deliver meanwhile.
+    return spin_node(LifecycleManager, args, threads=2)
 
 if __name__ == "__main__":
     sys.exit(main())

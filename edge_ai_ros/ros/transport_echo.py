@@ -15,13 +15,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from edge_ai_ros.ros import frame_timings
-from edge_ai_ros.ros.environment import apply_ros_env_defaults
+from edge_ai_ros.ros.node_main import spin_node
 from edge_ai_ros.ros.qos import image_qos, output_qos
 
 
@@ -42,21 +40,7 @@ class TransportEcho(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    apply_ros_env_defaults()
-    rclpy.init(args=list(args) if args is not None else sys.argv)
-    node = TransportEcho()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return spin_node(TransportEcho, args)
 
 if __name__ == "__main__":
     sys.exit(main())
