@@ -9,6 +9,7 @@ that pruning must not narrow (their channel count is the model's output format).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,15 +37,7 @@ def probe_edges(model: nn.Module, example: torch.Tensor) -> LayerEdges:
     for name, module in leaf_modules(model).items():
         handles.append(module.register_forward_pre_hook(_make_pre_hook(name, produced, consumers)))
         handles.append(module.register_forward_hook(_make_post_hook(name, produced, consumers, order, keep_alive)))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    forward_once(model, example, handles)
     return LayerEdges(
         consumers={k: tuple(dict.fromkeys(v)) for k, v in consumers.items()}, order=tuple(dict.fromkeys(order)),
     )
@@ -98,3 +91,16 @@ def conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, st
         if isinstance(layers[name], nn.Conv2d) and len(users) == 1 and isinstance(layers[users[0]], nn.BatchNorm2d):
             pairs.append((name, users[0]))
     return pairs
+
+
+def forward_once(model: nn.Module, example: torch.Tensor, handles: list[Any]) -> None:
+    """One eval-mode forward pass for hooks to observe; removes ``handles``, restores train mode."""
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edge_ai_ros.compression.graph_probe import forward_once
 from edge_ai_ros.compression.prune_unstructured import weight_sparsity
 
 
@@ -52,15 +53,7 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> int:
             handles.append(module.register_forward_hook(conv_hook))
         elif isinstance(module, nn.Linear):
             handles.append(module.register_forward_hook(linear_hook))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    forward_once(model, example, handles)
     return total[0]
 
 
