@@ -27,13 +27,9 @@ def _read_umask() -> int:
     return mask
 
 
-# Read once at import: os.umask can only be read by setting it, which races with other threads.
+# What open() would have given (mkstemp gives 0o600, unreadable to other users). Read once at
+# import: os.umask can only be read by setting it, which races with other threads.
 _FILE_MODE = 0o666 & ~_read_umask()
-
-
-def _umask_mode() -> int:
-    """What open() would have given (mkstemp gives 0o600, unreadable to other users)."""
-    return _FILE_MODE
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -62,7 +58,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            os.fchmod(handle.fileno(), _umask_mode())
+            os.fchmod(handle.fileno(), _FILE_MODE)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
@@ -86,7 +82,7 @@ def atomic_output_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.fchmod(fd, _umask_mode())
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -32,6 +32,11 @@ def _positive(field_name: str, value: float) -> None:
         raise ConfigError(field_name, f"must be > 0, got {value}", fix="use a positive number")
 
 
+def _at_least_one(field_name: str, value: int, fix: str) -> None:
+    if value < 1:
+        raise ConfigError(field_name, f"must be >= 1, got {value}", fix=fix)
+
+
 def _fraction(field_name: str, value: float) -> None:
     if not 0.0 < value < 1.0:
         raise ConfigError(field_name, f"must be in (0, 1), got {value}", fix="use e.g. 0.5")
@@ -142,8 +147,7 @@ class PruneUnstructuredStep(StepBase):
     def __post_init__(self) -> None:
         super().__post_init__()
         _fraction("steps.prune_unstructured.sparsity", self.sparsity)
-        if self.stages < 1:
-            raise ConfigError("steps.prune_unstructured.stages", f"must be >= 1, got {self.stages}", fix="use 3")
+        _at_least_one("steps.prune_unstructured.stages", self.stages, fix="use 3")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,8 +177,7 @@ class DistillStep(StepBase):
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive("steps.distill.temperature", self.temperature)
-        if self.steps < 1:
-            raise ConfigError("steps.distill.steps", f"must be >= 1, got {self.steps}", fix="use e.g. 200")
+        _at_least_one("steps.distill.steps", self.steps, fix="use e.g. 200")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,8 +189,7 @@ class QatStep(StepBase):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.steps < 1:
-            raise ConfigError("steps.qat.steps", f"must be >= 1, got {self.steps}", fix="use e.g. 100")
+        _at_least_one("steps.qat.steps", self.steps, fix="use e.g. 100")
 
 
 @dataclass(frozen=True, kw_only=True)
