@@ -67,8 +67,11 @@ class DataSection:
     val_images: int = 64
     batch_size: int = 16
     seed: int = 0
+    workers: int = 1  # processes generating scenes while the model trains (0: in the training loop)
 
     def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError("data.workers", f"must be >= 0, got {self.workers}", fix="use 1 (0 = no helper process)")
         if len(self.image_size) != 2 or min(self.image_size) <= 0:
             raise ConfigError("data.image_size", f"must be [width, height] > 0, got {self.image_size}",
                               fix="use the model's input size, e.g. [320, 320]")

@@ -24,7 +24,7 @@ def _trainer(recipe: Recipe, progress: bool) -> Callable[..., nn.Module]:
 
     def train(model: nn.Module, *, steps: int, lr: float, seed: int, **kwargs: object) -> nn.Module:
         return train_detector(model, steps=steps, batch_size=recipe.data.batch_size, lr=lr, seed=seed,
-                              progress=progress, **kwargs)  # type: ignore[arg-type]
+                              progress=progress, workers=recipe.data.workers, **kwargs)  # type: ignore[arg-type]
 
     return train
 

@@ -7,6 +7,8 @@ within classes only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -23,29 +25,71 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0.0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
-    """Indices of kept boxes, best score first; a box is dropped if IoU > threshold with a kept one.
+# Up to this many candidates NMS compares all pairs at once (a 512 x 512 matrix is 2 MB);
+# more (an untrained model, a threshold of 0) are swept one kept box at a time.
+_MATRIX_LIMIT = 512
 
-    Boxes are sorted once; each kept box is compared with the boxes after it through slices
-    (views, no gathers), so a frame with thousands of candidates costs one numpy pass per kept box.
-    """
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
+    """Indices of kept boxes, best score first; a box is dropped if IoU > threshold with a kept one."""
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, k], dtype=np.float64) for k in range(4))
     areas = (x2 - x1) * (y2 - y1)
-    suppressed = np.zeros(order.shape[0], dtype=bool)
+    if order.shape[0] <= _MATRIX_LIMIT:
+        suppress = _all_pairs(x1, y1, x2, y2, areas, iou_threshold)
+    else:
+        suppress = _sweep(x1, y1, x2, y2, areas, iou_threshold)
+    return order[np.asarray(_greedy(order.shape[0], max_keep, suppress), dtype=np.int64)]
+
+
+Suppressor = Callable[[int, np.ndarray], None]  # (kept box i, suppressed mask) -> marks boxes i overlaps
+
+
+def _greedy(count: int, max_keep: int, suppress: Suppressor) -> list[int]:
+    """Walk the boxes best first; keep each one not yet suppressed and suppress what it overlaps."""
+    suppressed = np.zeros(count, dtype=bool)
     keep: list[int] = []
-    for i in range(order.shape[0]):
+    for i in range(count):
         if suppressed[i]:
             continue
-        keep.append(int(order[i]))
+        keep.append(i)
         if len(keep) >= max_keep:
             break
+        suppress(i, suppressed)
+    return keep
+
+
+def _all_pairs(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, areas: np.ndarray,
+               iou_threshold: float) -> Suppressor:
+    """Every pairwise overlap in a few numpy calls up front; each kept box then ORs one row.
+
+    Why: a frame of the demo detector has ~40 candidates and ~10 kept boxes; the sweep's six
+    numpy calls per kept box cost more than this whole matrix (0.13 -> 0.04 ms here).
+    """
+    width = np.clip(np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]), 0.0, None)
+    height = np.clip(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]), 0.0, None)
+    inter = width * height
+    union = areas[:, None] + areas[None, :] - inter
+    overlaps = inter > iou_threshold * np.maximum(union, 1e-12)
+
+    def suppress(i: int, suppressed: np.ndarray) -> None:
+        suppressed |= overlaps[i]  # earlier rows are already decided, so marking them is harmless
+
+    return suppress
+
+
+def _sweep(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, areas: np.ndarray,
+           iou_threshold: float) -> Suppressor:
+    """Each kept box against the boxes after it through slices (views, no gathers): memory O(n)."""
+
+    def suppress(i: int, suppressed: np.ndarray) -> None:
         tail = slice(i + 1, None)
         width = np.maximum(np.minimum(x2[i], x2[tail]) - np.maximum(x1[i], x1[tail]), 0.0)
         inter = width * np.maximum(np.minimum(y2[i], y2[tail]) - np.maximum(y1[i], y1[tail]), 0.0)
         union = areas[i] + areas[tail] - inter
         suppressed[tail] |= inter > iou_threshold * np.maximum(union, 1e-12)
-    return np.asarray(keep, dtype=np.int64)
+
+    return suppress
 
 
 def batched_nms(

@@ -76,8 +76,10 @@ def build_case_engine(spec: Mapping[str, Any]) -> Path:
     from edge_ai_ros.compiler.build import BuildOptions, build_engine
     from edge_ai_ros.compiler.calibration_data import CalibrationConfig
 
-    calibration = CalibrationConfig(source=str(spec["calib"]), topic=str(spec.get("calib_topic", "")),
-                                    max_samples=int(spec.get("max_samples", 32))) if spec.get("calib") else None
+    calibration = CalibrationConfig(
+        source=str(spec["calib"]), topic=str(spec.get("calib_topic", "")), max_samples=int(spec.get("max_samples", 32)),
+        method=str(spec.get("calib_method", "minmax")), percentile=float(spec.get("percentile", 99.999)),
+    ) if spec.get("calib") else None
     options = BuildOptions(onnx_path=str(spec["onnx"]), precision=str(spec.get("precision", "int8")),
                            backend=str(spec.get("backend", "onnxruntime")), calibration=calibration,
                            max_drop=float(spec.get("max_drop", 100.0)),

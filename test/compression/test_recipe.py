@@ -40,6 +40,8 @@ def test_bad_steps_are_refused_when_read(tmp_path: Path, steps: list[dict[str, o
 def test_unknown_top_level_key_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="modle: unknown top-level key"):
         load_recipe(_recipe(tmp_path, modle={}))
+    with pytest.raises(ConfigError, match=r"data.workers: must be >= 0, got -1"):
+        load_recipe(_recipe(tmp_path, data={"workers": -1}))
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -70,7 +72,7 @@ def test_data_not_matching_the_model_input_fails_before_training(tmp_path: Path)
 def test_shipped_demo_recipe_parses_and_chains_variants() -> None:
     recipe = load_recipe(REPO / "config" / "compress_demo.yaml")
     chain = {step.name: source for step, source in recipe.variant_sources()}
-    assert chain == {"sparse50": "baseline", "pruned50": "baseline", "pruned50_kd": "pruned50",
+    assert chain == {"sparse50": "baseline", "pruned40": "baseline", "pruned40_kd": "pruned40",
                      "qat_int8": "baseline", "ptq_int8": "baseline"}
 
 

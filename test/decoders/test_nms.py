@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_ai_ros.decoders import nms as nms_module
 from edge_ai_ros.decoders.nms import batched_nms, box_iou, nms
 
 
@@ -68,3 +69,17 @@ def test_matches_a_naive_greedy_reference_on_random_boxes() -> None:
         boxes = np.concatenate([corners, corners + rng.random((80, 2)) * 30 + 1], axis=1).astype(np.float32)
         scores = rng.random(80).astype(np.float32)
         assert nms(boxes, scores, 0.45, 1000).tolist() == _naive_nms(boxes, scores, 0.45)
+
+
+def test_matrix_and_sweep_paths_keep_the_same_boxes() -> None:
+    """Above _MATRIX_LIMIT candidates the sweep runs; both must give the naive greedy result."""
+    rng = np.random.default_rng(1)
+    n = nms_module._MATRIX_LIMIT + 88
+    corners = rng.random((n, 2)) * 300
+    boxes = np.concatenate([corners, corners + rng.random((n, 2)) * 60 + 1], axis=1).astype(np.float32)
+    scores = rng.random(n).astype(np.float32)
+    swept = nms(boxes, scores, 0.45, 1000).tolist()
+    assert swept == _naive_nms(boxes, scores, 0.45)
+    head = np.argsort(-scores, kind="stable")[: nms_module._MATRIX_LIMIT]  # matrix path on a subset
+    assert nms(boxes[head], scores[head], 0.45, 1000).tolist() == _naive_nms(boxes[head], scores[head], 0.45)
+    assert nms(boxes, scores, 0.45, 7).tolist() == swept[:7]
