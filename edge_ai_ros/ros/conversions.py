@@ -1,37 +1,27 @@
 """ROS messages <-> library types: images in, results out. No logic beyond field mapping.
 
-Incoming pixel data is viewed, not copied: the node takes frames as serialized bytes and
-reads them in place (imaging/wire.py); a message object's ``data`` (an ``array('B')``) is
-wrapped in place too. Outgoing masks are copied once into the message buffer.
+Incoming pixel data is viewed, not copied (``msg.data`` is an ``array('B')`` that numpy
+wraps in place); outgoing masks are copied once into the message buffer.
 """
 
 from __future__ import annotations
 
 import array
 from types import ModuleType
-from typing import Protocol
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from edge_ai_ros.imaging.compressed import decode_compressed
 from edge_ai_ros.imaging.raw import decode_raw
-from edge_ai_ros.imaging.wire import WireHeader, WireImage, parse_compressed_image, parse_image
 from edge_ai_ros.msg import Classification as ClassificationMsg
 from edge_ai_ros.msg import Detection as DetectionMsg
 from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.results import FrameResult
 
 
-class FrameReader(Protocol):
-    """A serialized frame -> (its header, RGB uint8 HxWx3); bad frames raise InvalidInputError."""
-
-    def __call__(self, raw: bytes, *, max_pixels: int) -> tuple[Header, np.ndarray]: ...
-
-
-def image_to_rgb(msg: Image | WireImage, *, max_pixels: int) -> np.ndarray:
+def image_to_rgb(msg: Image, *, max_pixels: int) -> np.ndarray:
     """sensor_msgs/Image -> RGB uint8 HxWx3 (a view of the message buffer where possible)."""
     return decode_raw(
         encoding=msg.encoding, width=msg.width, height=msg.height, step=msg.step,
@@ -41,23 +31,6 @@ def image_to_rgb(msg: Image | WireImage, *, max_pixels: int) -> np.ndarray:
 
 def compressed_to_rgb(msg: CompressedImage, *, max_pixels: int) -> np.ndarray:
     return decode_compressed(format=msg.format, data=memoryview(msg.data), max_pixels=max_pixels)
-
-
-def serialized_image_to_rgb(raw: bytes, *, max_pixels: int) -> tuple[Header, np.ndarray]:
-    """A frame taken with ``raw=True`` on an Image topic -> (its header, RGB uint8 HxWx3)."""
-    wire = parse_image(raw)
-    return _header(wire.header), image_to_rgb(wire, max_pixels=max_pixels)
-
-
-def serialized_compressed_to_rgb(raw: bytes, *, max_pixels: int) -> tuple[Header, np.ndarray]:
-    """A frame taken with ``raw=True`` on a CompressedImage topic -> (its header, RGB)."""
-    wire = parse_compressed_image(raw)
-    rgb = decode_compressed(format=wire.format, data=wire.data, max_pixels=max_pixels)
-    return _header(wire.header), rgb
-
-
-def _header(wire: WireHeader) -> Header:
-    return Header(stamp=Time(sec=wire.stamp_sec, nanosec=wire.stamp_nanosec), frame_id=wire.frame_id)
 
 
 def to_detection_array(result: FrameResult, header: Header) -> DetectionArray:

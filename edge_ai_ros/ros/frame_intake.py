@@ -33,7 +33,6 @@ class FrameTopic:
     msg_type: type
     name: str  # relative to the main node (resolved by it)
     callback: Callable[[Any], None]
-    raw: bool = False  # hand the callback the serialized bytes, not a message object
 
 
 class FrameIntake:
@@ -44,8 +43,7 @@ class FrameIntake:
                           use_global_arguments=False, start_parameter_services=False,
                           enable_rosout=False)
         for topic in topics:
-            self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback, qos,
-                                           raw=topic.raw)
+            self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback, qos)
         self._stop = threading.Event()
         self._wake = self._node.create_guard_condition(lambda: None)  # ends a blocked spin_once
         self._executor = SingleThreadedExecutor(context=parent.context)

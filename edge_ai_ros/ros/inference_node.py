@@ -7,10 +7,8 @@ cleanup releases everything configure made; shutdown cleans up from any state.
 
 Frames: the image subscriptions live on a helper node with its own executor thread
 (ros/frame_intake.py: the node's MultiThreadedExecutor added milliseconds of wake-up and GIL
-contention per frame). Frames are taken as serialized bytes (``raw=True``) and read in place
-(imaging/wire.py), which keeps rclpy from building a message object around 900 KB of pixels on
-the intake thread. The callbacks only stash the bytes (FrameQueue); one worker thread reads,
-infers and publishes, so a slow model drops stale frames instead of queueing. With
+contention per frame); their callbacks only stash the message (FrameQueue); one worker thread
+converts, infers and publishes, so a slow model drops stale frames instead of queueing. With
 ``publish_frame_timings`` each frame's stage times follow its output (ros/frame_timings.py).
 
 Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): ros/hot_swap.py, run in their own
@@ -71,7 +69,7 @@ class InferenceNode(LifecycleNode):
         self._swapper = HotSwapper(self._slot, self._log, load=self._load_model, announce=self._announce,
                                    logger=self.get_logger())
         self._settings: NodeSettings | None = None
-        self._queue: FrameQueue[tuple[bytes, conversions.FrameReader, float]] | None = None
+        self._queue: FrameQueue[tuple[Any, float]] | None = None
         self._worker: threading.Thread | None = None
         self._intake: FrameIntake | None = None
         self._outputs: dict[str, Any] = {}
@@ -117,12 +115,9 @@ class InferenceNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
         self._worker.start()
         qos = image_qos(depth=settings.qos_depth, reliability=settings.qos_reliability)
-        self._intake = FrameIntake(self, [
-            FrameTopic(msg_type=Image, name="image", raw=True,
-                       callback=lambda raw: self._on_frame(raw, conversions.serialized_image_to_rgb)),
-            FrameTopic(msg_type=CompressedImage, name="image/compressed", raw=True,
-                       callback=lambda raw: self._on_frame(raw, conversions.serialized_compressed_to_rgb)),
-        ], qos)
+        self._intake = FrameIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
+                                          FrameTopic(msg_type=CompressedImage, name="image/compressed",
+                                                     callback=self._on_frame)], qos)
         self._swapper.set_serving(True)
         # Everything loaded so far (model, rclpy, numpy) lives as long as the node: move it out of
         # the garbage collector's generations so collections during serving scan only new objects.
@@ -159,21 +154,21 @@ class InferenceNode(LifecycleNode):
         super().destroy_node()
 
     # ---- frames ------------------------------------------------------------------------
-    def _on_frame(self, raw: bytes, read: conversions.FrameReader) -> None:
+    def _on_frame(self, msg: Image | CompressedImage) -> None:
         queue = self._queue
         if queue is None:
             return
         received = frame_timings.now()
         self._stats.count("in")
         self._log.arrived(received)
-        dropped = queue.put((raw, read, received))
+        dropped = queue.put((msg, received))
         if dropped:
             self._stats.count("dropped", dropped)
         # Hand the GIL to the worker now instead of after this executor's Python wait-set rebuild:
         # measured 0.25 -> 0.07 ms p50 from callback to worker (docs/inference_node.md).
         time.sleep(0)
 
-    def _work(self, queue: FrameQueue[tuple[bytes, conversions.FrameReader, float]]) -> None:
+    def _work(self, queue: FrameQueue[tuple[Any, float]]) -> None:
         while True:
             item = queue.get(_WORKER_POLL_S)
             if item is None:
@@ -182,11 +177,14 @@ class InferenceNode(LifecycleNode):
                 continue
             self._process(*item)
 
-    def _process(self, raw: bytes, read: conversions.FrameReader, received: float) -> None:
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._require_settings()
         dequeued = frame_timings.now()
         try:
-            header, rgb = read(raw, max_pixels=settings.max_image_pixels)
+            if isinstance(msg, Image):
+                rgb = conversions.image_to_rgb(msg, max_pixels=settings.max_image_pixels)
+            else:
+                rgb = conversions.compressed_to_rgb(msg, max_pixels=settings.max_image_pixels)
             converted = frame_timings.now()
             with self._slot.lease() as leased:
                 perception = cast("Perception | None", leased)
@@ -194,7 +192,7 @@ class InferenceNode(LifecycleNode):
                     return
                 result = perception.run(rgb)
                 ran = frame_timings.now()
-                self._publish(result, header)
+                self._publish(result, msg.header)
                 published = frame_timings.now()
                 self._log.published(published, result.model_id, frame_confidence(result))
         except InvalidInputError as err:
@@ -206,13 +204,13 @@ class InferenceNode(LifecycleNode):
             self.get_logger().error(f"frame failed: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
             return
         if "frame_timings" in self._outputs:
-            stamp, t = header.stamp, result.timings
+            stamp, t = msg.header.stamp, result.timings
             self._outputs["frame_timings"].publish(frame_timings.to_msg(frame_timings.FrameTimes(
                 stamp_sec=stamp.sec, stamp_nanosec=stamp.nanosec, callback=received, dequeued=dequeued,
                 converted=converted, preprocess_s=t.preprocess_s, inference_s=t.inference_s,
                 postprocess_s=t.postprocess_s, ran=ran, published=published)))
         now_ns = self.get_clock().now().nanoseconds
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self._stats.record(result.timings, node_total_s=published - received,
                            input_age_s=max(0, now_ns - stamp_ns) / 1e9)
 
