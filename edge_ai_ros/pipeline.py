@@ -53,7 +53,9 @@ class Perception:
         except ManifestError:
             self._engine.close()
             raise
-        self._resizer = BandedResizer() if parallel_resize else None
+        # the helper thread only serves plain bilinear (banded_resize.py); "fast" never uses it
+        bilinear = self._manifest.preprocess.resample == "bilinear"
+        self._resizer = BandedResizer() if parallel_resize and bilinear else None
 
     @property
     def model_id(self) -> str:

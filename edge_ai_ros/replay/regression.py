@@ -76,10 +76,13 @@ def build_case_engine(spec: Mapping[str, Any]) -> Path:
     from edge_ai_ros.compiler.build import BuildOptions, build_engine
     from edge_ai_ros.compiler.calibration_data import CalibrationConfig
 
-    calibration = CalibrationConfig(
-        source=str(spec["calib"]), topic=str(spec.get("calib_topic", "")), max_samples=int(spec.get("max_samples", 32)),
-        method=str(spec.get("calib_method", "minmax")), percentile=float(spec.get("percentile", 99.999)),
-    ) if spec.get("calib") else None
+    calib: dict[str, Any] = {"source": str(spec.get("calib", "")), "topic": str(spec.get("calib_topic", "")),
+                             "max_samples": int(spec.get("max_samples", 32))}
+    if "calib_method" in spec:  # only when given: CalibrationConfig owns the defaults
+        calib["method"] = str(spec["calib_method"])
+    if "percentile" in spec:
+        calib["percentile"] = float(spec["percentile"])
+    calibration = CalibrationConfig(**calib) if spec.get("calib") else None
     options = BuildOptions(onnx_path=str(spec["onnx"]), precision=str(spec.get("precision", "int8")),
                            backend=str(spec.get("backend", "onnxruntime")), calibration=calibration,
                            max_drop=float(spec.get("max_drop", 100.0)),
