@@ -24,7 +24,7 @@ from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import load_engine
 from edge_ai_ros.errors import ManifestError
 from edge_ai_ros.manifest import DecoderSpec, ModelManifest, load_manifest, verify_artifact
-from edge_ai_ros.preprocess import preprocess
+from edge_ai_ros.preprocess import InputCanvas
 from edge_ai_ros.results import FrameResult, StageTimings
 
 _TASK_DECODERS = {"detection": "yolo", "classification": "classification", "segmentation": "segmentation"}
@@ -56,6 +56,7 @@ class Perception:
         # the helper thread only serves plain bilinear (banded_resize.py); "fast" never uses it
         bilinear = self._manifest.preprocess.resample == "bilinear"
         self._resizer = BandedResizer() if parallel_resize and bilinear else None
+        self._canvas = InputCanvas(self._manifest.preprocess)
 
     @property
     def model_id(self) -> str:
@@ -79,7 +80,7 @@ class Perception:
     def run(self, image_rgb: np.ndarray) -> FrameResult:
         """RGB uint8 HxWx3 -> results in original-image pixels. Bad images raise InvalidInputError."""
         start = time.perf_counter()
-        tensor, transform = preprocess(image_rgb, self._manifest.preprocess, self._resizer)
+        tensor, transform = self._canvas.fill(image_rgb, self._resizer)
         if tensor.dtype.name != self._input.dtype:
             tensor = tensor.astype(self._input.dtype)
         preprocessed = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 from edge_ai_ros.errors import InvalidInputError, ManifestError
 from edge_ai_ros.imaging.raw import decode_raw, encode_raw
 from edge_ai_ros.manifest import PreprocessSpec
-from edge_ai_ros.preprocess import letterbox, normalize, preprocess
+from edge_ai_ros.preprocess import InputCanvas, letterbox, normalize, preprocess
 
 
 def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -89,3 +89,24 @@ def test_unknown_resample_is_refused() -> None:
 def test_bad_images(image: np.ndarray, pattern: str) -> None:
     with pytest.raises(InvalidInputError, match=f"image: .*{pattern}"):
         preprocess(image, PreprocessSpec(width=8, height=8))
+
+
+@pytest.mark.parametrize("spec", [
+    PreprocessSpec(width=320, height=320, resample="fast"),
+    PreprocessSpec(width=96, height=64, pad_value=7, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4), channel_order="bgr"),
+    PreprocessSpec(width=64, height=48, letterbox=False, layout="nhwc", mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4)),
+], ids=["demo", "bgr-mean-std", "stretch-nhwc"])
+def test_input_canvas_is_bit_identical_to_preprocess_across_size_changes(spec: PreprocessSpec) -> None:
+    canvas = InputCanvas(spec)
+    # a size change moves the image area: the old area must become padding again
+    for seed, (height, width) in enumerate([(480, 640), (480, 640), (300, 100), (480, 640), (64, 96)]):
+        image = _image(height, width, seed)
+        tensor, transform = canvas.fill(image)
+        expected, expected_transform = preprocess(image, spec)
+        np.testing.assert_array_equal(tensor, expected)
+        assert transform == expected_transform
+
+
+def test_input_canvas_refuses_bad_images_like_preprocess() -> None:
+    with pytest.raises(InvalidInputError, match="zero width or height"):
+        InputCanvas(PreprocessSpec(width=32, height=32)).fill(np.zeros((0, 5, 3), np.uint8))

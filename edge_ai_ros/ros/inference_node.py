@@ -117,13 +117,15 @@ class InferenceNode(LifecycleNode):
         qos = image_qos(depth=settings.qos_depth, reliability=settings.qos_reliability)
         self._intake = FrameIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
                                           FrameTopic(msg_type=CompressedImage, name="image/compressed",
-                                                     callback=self._on_frame)], qos)
+                                                     callback=self._on_frame)], qos,
+                                   executor=settings.frame_executor)
         self._swapper.set_serving(True)
         # Everything loaded so far (model, rclpy, numpy) lives as long as the node: move it out of
         # the garbage collector's generations so collections during serving scan only new objects.
         gc.collect()
         gc.freeze()
-        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}")
+        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}, "
+                               f"frame executor {self._intake.executor_kind}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -1,15 +1,18 @@
 """Benchmark the inference node as deployed: 640x480 rgb8 frames at 30 Hz from another process.
 
 Two phases in one run, with the same frame, QoS, Fast DDS profile and publisher process:
-1. transport baseline: a bare rclpy echo process (ros/transport_echo.py) answers each frame
-   at once, so we see what publish -> callback costs any rclpy subscriber. The node is already
-   up (idle) so the machine looks the same in both phases.
+1. transport baseline: a bare rclpy echo process (ros/transport_echo.py, taking frames with the
+   node's own intake and ``frame_executor``) answers each frame at once, so we see what
+   publish -> callback costs any rclpy subscriber. The node is already up (idle) so the machine
+   looks the same in both phases.
 2. the inference node in its own process with ``publish_frame_timings`` on, so every
    answered frame carries its own stage times (ros/frame_timings.py).
 All times are CLOCK_MONOTONIC, shared by the processes, so each frame's end-to-end (publish ->
 detections received) splits into transport in, node stages and transport out, and its overhead
 is its own end-to-end minus its own engine time (ros/node_bench_report.py). Resident memory
 comes from /proc/<pid>/status after warm-up; /proc/<pid>/maps tells whether torch was loaded.
+The client is spun like the node's intake (ros/spin_thread.py): a downstream subscriber that
+is quick to take what the node publishes.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, Header
@@ -37,6 +39,7 @@ from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.node_bench_report import BenchResult, FrameLog, baseline_rows, node_rows, spreads
 from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.qos import image_qos, output_qos
+from edge_ai_ros.ros.spin_thread import SpinThread
 
 NAMESPACE = "/bench_node"
 ECHO_NAMESPACE = "/bench_echo"
@@ -180,10 +183,11 @@ def _measure(client: _Client, ns: str, msg: Image, config: BenchConfig, frames: 
     _settle(lambda: client.answered(ns), 2.0)  # stragglers may be lost
 
 
-def _baseline(client: _Client, msg: Image, config: BenchConfig) -> dict[str, list[float]]:
+def _baseline(client: _Client, msg: Image, config: BenchConfig, kind: str) -> dict[str, list[float]]:
     """Phase 1: the bare echo (started and stopped here) on its own topic; per-frame rows."""
     log = config.log_path.with_name(config.log_path.name + ".echo") if config.log_path else None
-    proc = start_node(NodeLaunch(module=ECHO_MODULE, namespace=ECHO_NAMESPACE, log_path=log))
+    proc = start_node(NodeLaunch(module=ECHO_MODULE, namespace=ECHO_NAMESPACE, log_path=log,
+                                 parameters={"frame_executor": kind}))
     try:
         _wait(lambda: client.pubs[ECHO_NAMESPACE].get_subscription_count() > 0, config.startup_timeout_s,
               "the echo did not subscribe")
@@ -205,16 +209,14 @@ def run_benchmark(config: BenchConfig) -> tuple[BenchResult, dict[str, list[floa
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(os.environ.get("ROS_DOMAIN_ID", "0")))
     client = _Client(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(client)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    kind = str(params.get("frame_executor", "events"))
+    spinner = SpinThread(client, kind=kind, name="bench_client")
     proc = start_node(NodeLaunch(parameters=params, namespace=NAMESPACE, log_path=config.log_path))
     try:
         _wait(lambda: client.status.get("state") == "active" and client.pubs[NAMESPACE].get_subscription_count() > 0,
               config.startup_timeout_s, "the node did not become active")
         msg = _frame(config)
-        rows = _baseline(client, msg, config) if config.baseline_frames > 0 else {}
+        rows = _baseline(client, msg, config, kind) if config.baseline_frames > 0 else {}
         _paced(client, NAMESPACE, msg, config.warmup_frames, config.hz, 0)
         _settle(lambda: client.answered(NAMESPACE), 2.0)
         rss_mb, torch_loaded = _proc_status(proc.pid)
@@ -228,8 +230,7 @@ def run_benchmark(config: BenchConfig) -> tuple[BenchResult, dict[str, list[floa
             result = _result(client, before, rows, rss_mb, torch_loaded, load_before, params)
         return result, rows
     finally:
-        executor.shutdown()
-        spinner.join(5.0)
+        spinner.stop()
         client.destroy_node()
         rclpy.try_shutdown(context=context)
         stop_node(proc)

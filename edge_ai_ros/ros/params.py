@@ -19,6 +19,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.ros.spin_thread import EXECUTOR_KINDS
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 RELIABILITIES = ("best_effort", "reliable")
@@ -56,6 +57,7 @@ class NodeSettings:
     qos_reliability: str = "best_effort"
     drop_policy: str = "latest"
     queue_size: int = 30
+    frame_executor: str = "events"
     publish_vision_msgs: bool = False
     publish_frame_timings: bool = False
     parallel_resize: bool = True
@@ -74,6 +76,7 @@ class NodeSettings:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("qos_reliability", self.qos_reliability, RELIABILITIES)
         _check_choice("drop_policy", self.drop_policy, DROP_POLICIES)
+        _check_choice("frame_executor", self.frame_executor, EXECUTOR_KINDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +113,10 @@ PARAMS: tuple[ParamSpec, ...] = (
                           "none: process every frame in order with a bounded queue (replay regression)."),
     ParamSpec(name="queue_size", at_configure=True, int_range=(1, 1000),
               description="Frames held before backpressure when drop_policy is none."),
+    ParamSpec(name="frame_executor", at_configure=True,
+              description="Executor of the image subscriptions' thread: events (rclpy's C++ EventsExecutor; "
+                          "falls back to single where rclpy has none, e.g. Humble) or single "
+                          "(SingleThreadedExecutor)."),
     ParamSpec(name="publish_vision_msgs", at_configure=True,
               description="Also publish vision_msgs/Detection2DArray on detections_vision (if vision_msgs imports)."),
     ParamSpec(name="publish_frame_timings", at_configure=True,

@@ -170,6 +170,7 @@ def test_diagnostics_report_counts_latency_model_and_backend(serving: str, harne
     ("max_image_pixels", 0, "range|bound"),
     ("backend", "cuda", "read at configure"),
     ("autostart", False, "read-only|read only"),
+    ("frame_executor", "single", "read at configure"),
 ])
 def test_bad_parameter_values_are_refused_with_a_reason(
     name: str, value: Any, reason: str, serving: str, harness: Harness,
@@ -180,14 +181,16 @@ def test_bad_parameter_values_are_refused_with_a_reason(
 
 
 def test_remap_and_namespace(manifest: Path, harness: Harness, tmp_path: Path) -> None:
+    # frames taken by the SingleThreadedExecutor here; every other node test uses the default (events)
     proc = _start(tmp_path, "remap", namespace="/t_remap", remaps={"detections": "/t_remap_out/dets"},
-                  parameters={"model_manifest": str(manifest)})
+                  parameters={"model_manifest": str(manifest), "frame_executor": "single"})
     try:
         harness.listen_detections("/t_remap_out/dets")
         msg = image_msg(encode_raw(_scene(), "rgb8"), header(1_700_000_004_000_000_000))
         assert harness.send_until_answered("/t_remap/image", msg, "/t_remap_out/dets").model_id == "tiny-detector"
     finally:
         assert stop_node(proc) == 0
+    assert "frame executor single" in (tmp_path / "remap.log").read_text()
 
 
 def test_lifecycle_transitions_failures_and_invalid_ids(manifest: Path, harness: Harness, tmp_path: Path) -> None:
