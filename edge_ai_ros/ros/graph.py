@@ -4,6 +4,12 @@ The same specs the launch file starts as processes become nodes in one rclpy con
 spun by one MultiThreadedExecutor in a thread of its own: no child processes to start or
 reap, one clock for end-to-end latency, and a clean stop (the replay thread, the node's
 worker, the executor and the context are all shut down and joined, in that order).
+
+The detection collector is spun apart, by a SpinThread (ros/spin_thread.py). On the shared
+MultiThreadedExecutor, a detection arriving while the previous one's callback still ran left
+an entity ready in a busy callback group, and rclpy 7.1.6 then loops over it holding the GIL
+(ros2/rclpy#1452): now and then the demo answered 44-94 of its 100 frames with e2e p99 of
+0.3-1.5 s (seen in about one `make demo` in four here, before and after round 3's changes).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from edge_ai_ros.ros.camera_source import CameraSource
 from edge_ai_ros.ros.detection_collector import DetectionCollector
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.graph_spec import CAMERA_SOURCE, INFERENCE_NODE, LIFECYCLE_MANAGER, NodeSpec
+from edge_ai_ros.ros.spin_thread import SpinThread
 
 _EXECUTOR_THREADS = 4
 _JOIN_S = 10.0
@@ -78,6 +85,7 @@ class GraphRunner:
         self.collector: DetectionCollector | None = None
         self._executor: MultiThreadedExecutor | None = None
         self._thread: threading.Thread | None = None
+        self._collector_spinner: SpinThread | None = None
         self.spin_error: BaseException | None = None
 
     def __enter__(self) -> GraphRunner:
@@ -100,8 +108,10 @@ class GraphRunner:
 
     def _start_executor(self) -> None:
         self._executor = MultiThreadedExecutor(num_threads=_EXECUTOR_THREADS, context=self.context)
-        for node in self._all_nodes():
+        for node in self.nodes.values():
             self._executor.add_node(node)
+        if self.collector is not None:
+            self._collector_spinner = SpinThread(self.collector, kind="single", name="graph_collector")
         self._thread = threading.Thread(target=self._spin, name="graph_executor", daemon=True)
         self._thread.start()
 
@@ -155,6 +165,8 @@ class GraphRunner:
         release = getattr(self.nodes.get(INFERENCE_NODE), "release_resources", None)
         if release is not None:
             release()
+        if self._collector_spinner is not None:
+            self._collector_spinner.stop()
         if self._executor is not None:
             self._executor.shutdown(timeout_sec=_JOIN_S)
             # rclpy 7.1.6 (Jazzy): MultiThreadedExecutor.shutdown leaves its worker pool running.
@@ -167,6 +179,7 @@ class GraphRunner:
         for node in self._all_nodes():
             node.destroy_node()
         self.nodes, self.collector, self._executor, self._thread = {}, None, None, None
+        self._collector_spinner = None
 
 
 @dataclass(frozen=True, kw_only=True)
