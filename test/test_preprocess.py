@@ -96,17 +96,17 @@ def test_bad_images(image: np.ndarray, pattern: str) -> None:
     PreprocessSpec(width=96, height=64, pad_value=7, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4), channel_order="bgr"),
     PreprocessSpec(width=64, height=48, letterbox=False, layout="nhwc", mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4)),
 ], ids=["demo", "bgr-mean-std", "stretch-nhwc"])
-def test_input_canvas_is_bit_identical_to_preprocess_across_size_changes(spec: PreprocessSpec) -> None:
+def test_input_canvas_is_bit_identical_to_letterbox_and_normalize_across_size_changes(spec: PreprocessSpec) -> None:
     canvas = InputCanvas(spec)
     # a size change moves the image area: the old area must become padding again
     for seed, (height, width) in enumerate([(480, 640), (480, 640), (300, 100), (480, 640), (64, 96)]):
         image = _image(height, width, seed)
         tensor, transform = canvas.fill(image)
-        expected, expected_transform = preprocess(image, spec)
-        np.testing.assert_array_equal(tensor, expected)
+        boxed, expected_transform = letterbox(image, spec)
+        np.testing.assert_array_equal(tensor, normalize(boxed, spec))
         assert transform == expected_transform
 
 
-def test_input_canvas_refuses_bad_images_like_preprocess() -> None:
+def test_input_canvas_refuses_bad_images_like_letterbox() -> None:
     with pytest.raises(InvalidInputError, match="zero width or height"):
         InputCanvas(PreprocessSpec(width=32, height=32)).fill(np.zeros((0, 5, 3), np.uint8))
