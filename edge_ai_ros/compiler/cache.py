@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,8 @@ class EngineCache:
     def ensure_writable(self) -> None:
         """Fail before any work if the cache folder cannot take a file (missing rights, not a folder, full)."""
         try:
-            probe = atomic_write_bytes(self.root / ".write-probe", b"ok")
+            # a name of its own: concurrent builds (threads or processes) must not unlink each other's probe
+            probe = atomic_write_bytes(self.root / f".write-probe.{uuid.uuid4().hex}", b"ok")
             probe.unlink()
         except (EdgeAiError, OSError) as err:
             raise CompileError(

@@ -10,6 +10,7 @@ from compiler_models import classifier_onnx, detector_onnx, image_folder  # noqa
 from onnx import TensorProto, helper
 
 from edge_ai_ros.compiler.build import BuildOptions, BuildResult, CompileCancelled, build_engine
+from edge_ai_ros.compiler.cache import EngineCache
 from edge_ai_ros.compiler.calibration_data import CalibrationConfig
 from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError
 from edge_ai_ros.manifest import load_manifest, verify_artifact
@@ -126,6 +127,27 @@ def test_concurrent_builds_of_one_key_build_once(classifier_onnx: Path, image_fo
     assert sorted(r.cache_hit for r in results) == [False, True]
     assert len(_entries(tmp_path / "cache")) == 1
     verify_artifact(results[0].manifest, results[0].manifest_path)
+
+
+def test_cache_write_probes_of_concurrent_builds_do_not_collide(tmp_path: Path) -> None:
+    """Two builds check the cache folder at once; one probe must not unlink the other's (a flake once)."""
+    cache, errors = EngineCache(tmp_path / "cache"), []
+
+    def probe() -> None:
+        for _ in range(300):
+            try:
+                cache.ensure_writable()
+            except CompileError as err:
+                errors.append(err)
+                return
+
+    threads = [threading.Thread(target=probe) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert not list((tmp_path / "cache").iterdir())  # no probe left behind
 
 
 def test_missing_and_corrupt_onnx_are_refused(tmp_path: Path, image_folder: Path) -> None:
