@@ -42,6 +42,7 @@ class Perception:
         ``parallel_resize`` resizes on two threads with identical pixels (banded_resize.py)."""
         self._manifest_path = Path(manifest_path)
         self._manifest = load_manifest(self._manifest_path)
+        self._declared_decoder = self._manifest.decoder
         if decoder is not None:
             self._manifest = self._manifest.with_updates(decoder=decoder)
         artifact = verify_artifact(self._manifest, self._manifest_path)
@@ -70,6 +71,21 @@ class Perception:
     def engine_info(self) -> EngineInfo:
         return self._engine.info
 
+    @property
+    def declared_decoder(self) -> DecoderSpec:
+        """The manifest file's decoder spec, before any override (what "keep the manifest's value" means)."""
+        return self._declared_decoder
+
+    def set_decoder(self, spec: DecoderSpec) -> None:
+        """Decode with ``spec`` (e.g. new thresholds) from the next frame; checked as at load.
+
+        Safe beside a running frame: that frame finishes with the decoder it started with.
+        """
+        decoder = make_decoder(spec, self._manifest.labels)
+        decoder.check_output(self._output)
+        self._manifest = self._manifest.with_updates(decoder=spec)
+        self._decoder = decoder
+
     def warmup(self, runs: int = 3) -> None:
         """Run ``runs`` frames of the model's input size so the first real frame is not slow."""
         spec = self._manifest.preprocess
@@ -86,7 +102,7 @@ class Perception:
         preprocessed = time.perf_counter()
         outputs = self._engine.infer({self._input.name: tensor})
         inferred = time.perf_counter()
-        decoded = self._decoder.decode(outputs[self._output.name], transform)
+        decoded = self._decoder.decode(outputs[self._output.name], transform)  # one read: see set_decoder
         done = time.perf_counter()
         return FrameResult(
             model_id=self._manifest.model_id, task=self._manifest.task, detections=decoded.detections,

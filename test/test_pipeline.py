@@ -77,6 +77,19 @@ def test_decoder_settings_can_be_overridden(tmp_path: Path) -> None:
         assert [d.label for d in perception.run(_red(96, 128)).detections] == ["car"]  # 0.76 > 0.7 > 0.63
 
 
+def test_decoder_can_be_replaced_between_frames(tmp_path: Path) -> None:
+    with Perception(detector_manifest(tmp_path), options=OPTIONS) as perception:
+        declared = perception.declared_decoder
+        assert [d.label for d in perception.run(_red(96, 128)).detections] == ["car", "person"]
+        perception.set_decoder(DecoderSpec(kind="yolo", score_threshold=0.7))
+        assert [d.label for d in perception.run(_red(96, 128)).detections] == ["car"]
+        assert perception.manifest.decoder.score_threshold == 0.7 and perception.declared_decoder == declared
+        with pytest.raises(ManifestError):  # a decoder that does not fit the output is refused ...
+            perception.set_decoder(DecoderSpec(kind="segmentation"))
+        assert perception.manifest.decoder.kind == "yolo"  # ... and the one serving stays
+        assert [d.label for d in perception.run(_red(96, 128)).detections] == ["car"]
+
+
 def test_properties_and_warmup(tmp_path: Path) -> None:
     with Perception(detector_manifest(tmp_path), options=OPTIONS) as perception:
         perception.warmup(2)

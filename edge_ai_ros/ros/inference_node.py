@@ -41,11 +41,18 @@ from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
 from edge_ai_ros.ros.frame_queue import FrameQueue
 from edge_ai_ros.ros.heap import trim_heap
 from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
-from edge_ai_ros.ros.model_loading import load_perception, model_info_msg
+from edge_ai_ros.ros.model_loading import load_perception, model_info_msg, retune
 from edge_ai_ros.ros.model_slot import ModelSlot
 from edge_ai_ros.ros.node_main import spin_node
 from edge_ai_ros.ros.output_log import OutputLog, frame_confidence
-from edge_ai_ros.ros.params import NodeSettings, check_change, declare_parameters, read_settings
+from edge_ai_ros.ros.params import (
+    DECODER_PARAMS,
+    NodeSettings,
+    check_change,
+    declare_parameters,
+    live_changes,
+    read_settings,
+)
 from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
 from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
 
@@ -283,6 +290,9 @@ class InferenceNode(LifecycleNode):
                                pace=lambda: self._slot.wait_frame_end(_PACE_WAIT_S))
 
     def _announce(self, perception: Any, served: ServedModel) -> None:
+        # a swap loaded with the thresholds of its start; ones set while it loaded apply from here
+        if self._settings is not None:
+            retune(perception, self._settings)
         self._model_info_pub.publish(model_info_msg(perception, served.manifest_path, self.get_clock()))
 
     def _policy(self) -> RollbackPolicy:
@@ -325,8 +335,29 @@ class InferenceNode(LifecycleNode):
 
     # ---- parameters, diagnostics, lifecycle guard ---------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate, then apply live changes here: rclpy has already checked types and ranges, and
+        this is the node's only callback, so an accepted change is committed (Humble has no post-set)."""
         reason = check_change(params, unconfigured=self._settings is None)
+        if not reason and self._settings is not None:
+            reason = self._apply_live(params)
         return SetParametersResult(successful=not reason, reason=reason)
+
+    def _apply_live(self, params: list[Parameter]) -> str:
+        """Serve with the changed live parameters from the next frame ("" or why not)."""
+        settings = self._settings
+        if settings is None:
+            return ""
+        updated = live_changes(settings, params)
+        if any(p.name in DECODER_PARAMS for p in params):
+            perception = cast("Perception | None", self._slot.peek())
+            try:
+                if perception is not None:
+                    retune(perception, updated)
+            except EdgeAiError as err:
+                return f"{', '.join(p.name for p in params)}: {err}"
+            self.get_logger().info("decoder now " + ", ".join(f"{n}={getattr(updated, n)}" for n in DECODER_PARAMS))
+        self._settings = updated
+        return ""
 
     def _publish_diagnostics(self) -> None:
         perception = cast("Perception | None", self._slot.peek())

@@ -39,6 +39,13 @@ def decoder_for(settings: NodeSettings, spec: DecoderSpec) -> DecoderSpec:
     return dataclasses.replace(spec, **changes)
 
 
+def retune(perception: Perception, settings: NodeSettings) -> None:
+    """Apply the node's threshold parameters to a loaded model (nothing to do when they match)."""
+    wanted = decoder_for(settings, perception.declared_decoder)
+    if wanted != perception.manifest.decoder:
+        perception.set_decoder(wanted)
+
+
 def load_perception(settings: NodeSettings, manifest_path: str = "", backend: str = "",
                     pace: Callable[[], object] | None = None) -> Perception:
     """Load and warm the model (ManifestError/EngineError/ConfigError on any problem).

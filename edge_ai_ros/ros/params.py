@@ -4,14 +4,15 @@ Ranges live in the ParameterDescriptor, so rclpy itself refuses an out-of-range 
 time with a reason; choices and state-dependent rules are checked in :func:`check_change`,
 which the node's set-parameters callback calls. Parameters that shape what configure builds
 (model, backend, QoS, queue) may only change while the node is unconfigured: they take
-effect at the next configure (the decoder is built then). max_image_pixels applies from the
-next frame.
+effect at the next configure. The others are live (:func:`live_changes`): the decoder's
+thresholds and max_image_pixels apply from the next frame, the rollback policy from the next
+swap, as on a vehicle where detection thresholds are tuned with ``ros2 param set``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
@@ -96,14 +97,14 @@ PARAMS: tuple[ParamSpec, ...] = (
               description=f"Engine backend: one of {', '.join(BACKENDS)}; auto picks the fastest available."),
     ParamSpec(name="threads", at_configure=True, int_range=(0, 64),
               description="CPU threads for the engine; 0 lets the backend decide."),
-    ParamSpec(name="score_threshold", at_configure=True, float_range=(-1.0, 1.0),
-              description="Minimum detection score; -1 keeps the manifest's value."),
-    ParamSpec(name="iou_threshold", at_configure=True, float_range=(-1.0, 1.0),
-              description="NMS IoU threshold; -1 keeps the manifest's value."),
-    ParamSpec(name="max_detections", at_configure=True, int_range=(0, 10000),
-              description="Most detections per frame; 0 keeps the manifest's value."),
-    ParamSpec(name="top_k", at_configure=True, int_range=(0, 1000),
-              description="Classes reported by a classifier; 0 keeps the manifest's value."),
+    ParamSpec(name="score_threshold", float_range=(-1.0, 1.0),
+              description="Minimum detection score; -1 keeps the manifest's value. Live: applies from the next frame."),
+    ParamSpec(name="iou_threshold", float_range=(-1.0, 1.0),
+              description="NMS IoU threshold; -1 keeps the manifest's value. Live: applies from the next frame."),
+    ParamSpec(name="max_detections", int_range=(0, 10000),
+              description="Most detections per frame; 0 keeps the manifest's value. Live: applies from the next frame."),
+    ParamSpec(name="top_k", int_range=(0, 1000),
+              description="Classes reported by a classifier; 0 keeps the manifest's value. Live: applies from the next frame."),
     ParamSpec(name="qos_depth", at_configure=True, int_range=(1, 1000),
               description="History depth of the image subscriptions (keep last)."),
     ParamSpec(name="qos_reliability", at_configure=True,
@@ -130,7 +131,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(name="autostart", read_only=True,
               description="Configure and activate on start; false waits in unconfigured for a lifecycle manager."),
     ParamSpec(name="max_image_pixels", int_range=(1, 1 << 28),
-              description="Frames with more pixels than this are rejected (protects memory)."),
+              description="Frames with more pixels than this are rejected (protects memory). Live."),
     ParamSpec(name="warmup_runs", at_configure=True, int_range=(0, 100),
               description="Inferences run at configure so the first real frame is not slow."),
     ParamSpec(name="warmup_budget_s", at_configure=True, float_range=(0.0, 60.0),
@@ -187,6 +188,16 @@ def read_settings(node: Node) -> NodeSettings:
     values = {f.name: node.get_parameter(f.name).value for f in fields(NodeSettings)}
     values["model_manifest"] = values["model_manifest"] or str(DEMO_MANIFEST)
     return NodeSettings(**values)
+
+
+DECODER_PARAMS = ("score_threshold", "iou_threshold", "max_detections", "top_k")
+
+
+def live_changes(settings: NodeSettings, params: Iterable[Parameter]) -> NodeSettings:
+    """``settings`` with the accepted changes of live parameters applied (the others wait for configure)."""
+    changes = {p.name: p.value for p in params
+               if p.name in _SPECS and not (_SPECS[p.name].at_configure or _SPECS[p.name].read_only)}
+    return replace(settings, **changes) if changes else settings
 
 
 def check_change(params: Iterable[Parameter], *, unconfigured: bool) -> str:

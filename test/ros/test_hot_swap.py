@@ -95,6 +95,10 @@ class Node:
 
     def serving_model(self) -> str:
         """Publish frames until one sent now is answered; return the model id that answered it."""
+        return str(self.answer_now().model_id)
+
+    def answer_now(self) -> Any:
+        """Publish frames until one sent now is answered; return that answer."""
         pub = self.h.publisher(f"{self.ns}/image")
         wait_for(lambda: pub.get_subscription_count() > 0)
         sent: list[int] = []
@@ -107,7 +111,7 @@ class Node:
             sent.append(self.send())
             return None
 
-        return str(wait_for(answered, poll_s=0.1).model_id)
+        return wait_for(answered, poll_s=0.1)
 
     def stream(self, hz: float = 30.0) -> None:
         """Publish frames at ``hz`` from a thread until stop_stream (paces a camera, not a wait)."""
@@ -277,6 +281,20 @@ def test_second_swap_during_a_swap_is_refused(shared: Node, models: dict[str, Pa
     back = shared.rollback()
     assert back.success and "model-b -> model-a" in back.message
     assert shared.serving_model() == "model-a"
+
+
+def test_a_swapped_in_model_serves_with_thresholds_set_live(
+    node_factory: Any, models: dict[str, Path], expected: dict[str, list[Any]], harness: Harness,
+) -> None:
+    node = node_factory("/t_swap_thresholds", models["a"])
+    scores = sorted(score for _, score, _ in expected["model-b"])
+    assert len(scores) >= 2
+    threshold = (scores[0] + scores[1]) / 2  # drops model-b's weakest detection only
+    assert harness.set_parameter(node.name, "score_threshold", threshold).successful
+    assert node.swap(models["b"]).success
+    answer = node.answer_now()
+    assert answer.model_id == "model-b"
+    _assert_answered_by(answer, {"model-b": [d for d in expected["model-b"] if d[1] > threshold]})
 
 
 def test_rollback_returns_to_the_previous_model(node_factory: Any, models: dict[str, Path]) -> None:

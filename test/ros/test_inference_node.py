@@ -180,6 +180,38 @@ def test_bad_parameter_values_are_refused_with_a_reason(
     assert re.search(reason, result.reason, re.IGNORECASE), result.reason
 
 
+def test_thresholds_and_pixel_limit_change_live_from_the_next_frame(
+    serving: str, harness: Harness, manifest: Path,
+) -> None:
+    scene = _scene()
+    full = _expected(manifest, scene)
+    assert {d[1] > 0.5 for d in full} == {True, False}  # the frame has detections on both sides of 0.5
+
+    def answer(stamp: int) -> list[Any]:
+        msg = image_msg(encode_raw(scene, "rgb8"), header(stamp, "cam_live"))
+        return _got(harness.send_until_answered(f"{serving}/image", msg, f"{serving}/detections"))
+
+    try:
+        assert harness.set_parameter(NODE, "score_threshold", 0.5).successful
+        _assert_same(answer(1_700_000_005_000_000_001), [d for d in full if d[1] > 0.5])
+        assert harness.set_parameter(NODE, "max_image_pixels", 1000).successful
+        before = int(wait_for(lambda: harness.latest_diagnostics(NODE))["frames_rejected"])
+        pub = harness.publisher(f"{serving}/image")
+
+        def rejected() -> dict[str, str] | None:
+            status = harness.latest_diagnostics(NODE)
+            if status and int(status["frames_rejected"]) > before:
+                return status
+            pub.publish(image_msg(encode_raw(scene, "rgb8"), header(1_700_000_005_000_000_002)))
+            return None
+
+        assert wait_for(rejected, poll_s=0.2)["last_rejection"].startswith("width:")
+    finally:
+        assert harness.set_parameter(NODE, "score_threshold", -1.0).successful
+        assert harness.set_parameter(NODE, "max_image_pixels", MAX_PIXELS).successful
+    _assert_same(answer(1_700_000_005_000_000_003), full)  # -1: the manifest's threshold again
+
+
 def test_remap_and_namespace(manifest: Path, harness: Harness, tmp_path: Path) -> None:
     # frames taken by the SingleThreadedExecutor here; every other node test uses the default (events)
     proc = _start(tmp_path, "remap", namespace="/t_remap", remaps={"detections": "/t_remap_out/dets"},
