@@ -348,15 +348,16 @@ class InferenceNode(LifecycleNode):
         if settings is None:
             return ""
         updated = live_changes(settings, params)
+        self._settings = updated  # first: a swap installing now re-applies these (see _announce)
         if any(p.name in DECODER_PARAMS for p in params):
             perception = cast("Perception | None", self._slot.peek())
             try:
                 if perception is not None:
                     retune(perception, updated)
             except EdgeAiError as err:
+                self._settings = settings
                 return f"{', '.join(p.name for p in params)}: {err}"
             self.get_logger().info("decoder now " + ", ".join(f"{n}={getattr(updated, n)}" for n in DECODER_PARAMS))
-        self._settings = updated
         return ""
 
     def _publish_diagnostics(self) -> None:
