@@ -51,5 +51,5 @@ def box_reduce(image: np.ndarray, factor: int) -> np.ndarray:
     for i in range(2, factor):
         planar += groups[..., i]
     planar += factor * factor // 2
-    planar >>= 2 if factor == 2 else 4
+    planar >>= (factor * factor).bit_length() - 1  # / n, n a power of two
     return planar.transpose(1, 2, 0)

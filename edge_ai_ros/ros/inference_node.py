@@ -337,16 +337,14 @@ class InferenceNode(LifecycleNode):
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate, then apply live changes here: rclpy has already checked types and ranges, and
         this is the node's only callback, so an accepted change is committed (Humble has no post-set)."""
-        reason = check_change(params, unconfigured=self._settings is None)
-        if not reason and self._settings is not None:
-            reason = self._apply_live(params)
+        settings = self._settings
+        reason = check_change(params, unconfigured=settings is None)
+        if not reason and settings is not None:
+            reason = self._apply_live(settings, params)
         return SetParametersResult(successful=not reason, reason=reason)
 
-    def _apply_live(self, params: list[Parameter]) -> str:
+    def _apply_live(self, settings: NodeSettings, params: list[Parameter]) -> str:
         """Serve with the changed live parameters from the next frame ("" or why not)."""
-        settings = self._settings
-        if settings is None:
-            return ""
         updated = live_changes(settings, params)
         self._settings = updated  # first: a swap installing now re-applies these (see _announce)
         if any(p.name in DECODER_PARAMS for p in params):
