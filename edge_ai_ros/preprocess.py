@@ -125,7 +125,7 @@ class InputCanvas:
     """The model-input tensor of one Perception, reused frame after frame.
 
     Why: the padding of a camera's letterbox is the same every frame, so only the image area
-    is written, straight from the resized uint8 pixels into the float tensor (no uint8 canvas,
+    is written, straight from the resized pixels into the float tensor (no uint8 canvas,
     no second pass over the padding). Bit-identical to letterbox + normalize. Measured on the demo
     detector (640x480 -> 320x320): 0.63 -> 0.57 ms back to back, ~0.05 ms less at 30 Hz.
     Not thread-safe, and the tensor a call returns is overwritten by the next call.

@@ -1,7 +1,7 @@
 """detections_vision: vision_msgs/Detection2DArray published beside the project's DetectionArray.
 
 The node and a listener run as child processes with vision_msgs importable (the installed
-package, or the test stand-in of vision_msgs_build.py); without it the node warns and serves on.
+package, or the test stand-in of vision_msgs_build.py); without it the node warns and activates anyway.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_detection2d_array_mirrors_the_detections(with_vision: tuple[str, dict[s
         assert hyp_score == pytest.approx(score, abs=1e-6)
 
 
-def test_without_vision_msgs_the_node_warns_and_serves(manifest: Path, tmp_path: Path) -> None:
+def test_without_vision_msgs_the_node_warns_and_still_activates(manifest: Path, tmp_path: Path) -> None:
     if vision_env() == {}:
         pytest.skip("vision_msgs is installed here, so its absence cannot be tested")
     log = tmp_path / "node.log"
