@@ -201,3 +201,19 @@ def test_parser_errors_name_the_node(tmp_path: Path) -> None:
     with pytest.raises(CompileError, match="weird"):
         build_engine(BuildOptions(onnx_path=str(tmp_path / "m.onnx"), precision="fp32", backend="tensorrt",
                                   cache_dir=str(tmp_path / "cache")))
+
+
+def test_a_version_compatible_plan_is_loaded_with_host_code_allowed_from_its_manifest(tmp_path: Path) -> None:
+    import dataclasses
+
+    from edge_ai_ros.engines.tensorrt_backend import build_flags_of
+    from edge_ai_ros.engines.tensorrt_policy import runtime_allows_host_code
+    from edge_ai_ros.manifest import load_manifest, manifest_path_for, save_manifest
+
+    demo = Path(registry.__file__).resolve().parents[1] / "assets" / "demo_detector" / "detector.onnx.manifest.json"
+    plan = tmp_path / "model.plan"
+    assert build_flags_of(plan) == {}  # no manifest: nothing is allowed
+    for compatible in (True, False):
+        manifest = dataclasses.replace(load_manifest(demo), build={"flags": {"version_compatible": compatible}})
+        save_manifest(manifest, manifest_path_for(plan))
+        assert runtime_allows_host_code(build_flags_of(plan)) is compatible
