@@ -141,3 +141,20 @@ def test_the_device_is_made_current_once_in_every_thread_that_runs() -> None:
     worker.start()
     worker.join(timeout=10)
     assert calls == [(threading.current_thread().name, 1), ("worker", 1)]
+
+
+def test_builder_and_engine_share_the_runtime_module_and_the_engine_needs_no_compiler() -> None:
+    """No import cycle: the engine side imports nothing from the compiler; the builder opens the
+    engine it built (for the accuracy gate) one way, like every other builder."""
+    root = Path(__file__).resolve().parents[2] / "edge_ai_ros"
+
+    def imported(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    build = imported(root / "compiler" / "tensorrt_build.py")
+    backend = imported(root / "engines" / "tensorrt_backend.py")
+    engine_side = backend | imported(root / "engines" / "tensorrt_runtime.py") | imported(
+        root / "engines" / "tensorrt_policy.py") | imported(root / "engines" / "cuda_memory.py")
+    assert not {m for m in engine_side if m.startswith("edge_ai_ros.compiler")}
+    assert "edge_ai_ros.engines.tensorrt_runtime" in build & backend
