@@ -45,7 +45,8 @@ def minor_version(version: str) -> int:
 class PrecisionPlan:
     """How one precision is built with one TensorRT version."""
 
-    strongly_typed: bool  # create the network with NetworkDefinitionCreationFlag.STRONGLY_TYPED
+    strongly_typed: bool  # every tensor's type comes from the network (Q/DQ, casts, FP16 weights)
+    network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag member names (none on 11: always strong)
     set_flags: tuple[str, ...]  # BuilderFlag member names to set
     clear_flags: tuple[str, ...]  # BuilderFlag member names to clear
     fp16_onnx: bool  # convert the ONNX to FP16 (I/O kept FP32) before parsing
@@ -67,10 +68,14 @@ def precision_plan(precision: str, trt_major: int, *, allow_tf32: bool = False) 
         raise ConfigError("tensorrt.version", f"TensorRT {trt_major} is too old", fix="install TensorRT 10 or 11")
     clear = () if allow_tf32 else ("TF32",)
     if trt_major >= 11:  # weak typing is gone: every network is strongly typed
-        return PrecisionPlan(strongly_typed=True, set_flags=(), clear_flags=clear, fp16_onnx=precision == "fp16")
+        return PrecisionPlan(strongly_typed=True, network_flags=(), set_flags=(), clear_flags=clear,
+                             fp16_onnx=precision == "fp16")
     if precision == "fp16":
-        return PrecisionPlan(strongly_typed=False, set_flags=("FP16",), clear_flags=clear, fp16_onnx=False)
-    return PrecisionPlan(strongly_typed=precision == "int8", set_flags=(), clear_flags=clear, fp16_onnx=False)
+        return PrecisionPlan(strongly_typed=False, network_flags=(), set_flags=("FP16",), clear_flags=clear,
+                             fp16_onnx=False)
+    strong = precision == "int8"
+    return PrecisionPlan(strongly_typed=strong, network_flags=("STRONGLY_TYPED",) if strong else (), set_flags=(),
+                         clear_flags=clear, fp16_onnx=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,12 +31,12 @@ from edge_ai_ros.errors import ConfigError, EngineError
 STUBS = {10: Path(sys.prefix) / "typestubs", 11: Path(sys.prefix) / "typestubs-trt11"}
 
 
-def builder_flag_members(version: int) -> set[str]:
+def builder_flag_members(version: int, enum: str = "BuilderFlag") -> set[str]:
     path = STUBS[version] / "tensorrt_bindings" / "tensorrt.pyi"
     if not path.is_file():
         pytest.skip(f"no TensorRT {version} stubs at {path} (make setup generates them)")
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    flag_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "BuilderFlag")
+    flag_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == enum)
     return {n.target.id for n in flag_class.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
 
 
@@ -46,6 +46,7 @@ def test_every_flag_a_plan_names_exists_in_that_tensorrt_version(version: int, p
     members = builder_flag_members(version)
     plan = precision_plan(precision, version)
     assert set(plan.set_flags) | set(plan.clear_flags) <= members
+    assert set(plan.network_flags) <= builder_flag_members(version, "NetworkDefinitionCreationFlag")
 
 
 def test_tensorrt_11_has_no_weak_typing_flags_so_fp16_is_a_strongly_typed_fp16_network() -> None:
@@ -57,6 +58,8 @@ def test_tensorrt_11_has_no_weak_typing_flags_so_fp16_is_a_strongly_typed_fp16_n
 
 def test_int8_is_strongly_typed_on_both_versions_and_fp32_is_weakly_typed_only_on_10() -> None:
     assert precision_plan("int8", 10).strongly_typed and precision_plan("int8", 11).strongly_typed
+    assert precision_plan("int8", 10).network_flags == ("STRONGLY_TYPED",)
+    assert precision_plan("int8", 11).network_flags == ()  # deprecated there: every network is strongly typed
     assert not precision_plan("fp32", 10).strongly_typed and precision_plan("fp32", 11).strongly_typed
     with pytest.raises(ConfigError, match="bf16"):
         precision_plan("bf16", 10)
