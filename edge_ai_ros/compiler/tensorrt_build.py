@@ -126,32 +126,45 @@ class TensorRtBuilder:
                 plan: PrecisionPlan) -> trt.IBuilderConfig:
         import tensorrt as trt
 
-        o = self._options
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, o.workspace_mib << 20)
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self._options.workspace_mib << 20)
         for flag in plan.set_flags:  # names from the policy: the version-specific members exist there
             config.set_flag(getattr(trt.BuilderFlag, flag))
         for flag in plan.clear_flags:
             config.clear_flag(getattr(trt.BuilderFlag, flag))
-        if o.hardware_compatible:
+        if self._options.hardware_compatible:
             config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
-        if o.version_compatible:
+        if self._options.version_compatible:
             config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-        inputs = [network.get_input(i) for i in range(network.num_inputs)]
-        specs = [TensorSpec(name=t.name, shape=tuple(t.shape[k] if t.shape[k] >= 0 else "dyn"
-                                                     for k in range(len(t.shape))), dtype="float32") for t in inputs]
-        profiles = self.profiles(specs)
-        check_dla(o.dla_core, precision=precision, version=self._version, profiles=profiles,
-                  cores_present=builder.num_DLA_cores if o.dla_core >= 0 else 0)
-        if o.dla_core >= 0:
-            config.default_device_type = trt.DeviceType.DLA
-            config.DLA_core = o.dla_core
-            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+        profiles = self._network_profiles(network)
+        self._place(builder, config, precision, profiles)
         profile = builder.create_optimization_profile()
         for name, (low, opt, high) in profiles.items():
             profile.set_shape(name, trt.Dims(list(low)), trt.Dims(list(opt)), trt.Dims(list(high)))
         config.add_optimization_profile(profile)
         return config
+
+    def _network_profiles(self, network: trt.INetworkDefinition) -> dict[str, tuple[Shape, Shape, Shape]]:
+        specs = []
+        for i in range(network.num_inputs):
+            tensor = network.get_input(i)
+            dims = tensor.shape
+            shape = tuple(dims[k] if dims[k] >= 0 else "dyn" for k in range(len(dims)))
+            specs.append(TensorSpec(name=tensor.name, shape=shape, dtype="float32"))
+        return self.profiles(specs)
+
+    def _place(self, builder: trt.Builder, config: trt.IBuilderConfig, precision: str,
+               profiles: dict[str, tuple[Shape, Shape, Shape]]) -> None:
+        """GPU, or the DLA core asked for (with GPU fallback) once the policy accepts it."""
+        import tensorrt as trt
+
+        core = self._options.dla_core
+        check_dla(core, precision=precision, version=self._version, profiles=profiles,
+                  cores_present=builder.num_DLA_cores if core >= 0 else 0)
+        if core >= 0:
+            config.default_device_type = trt.DeviceType.DLA
+            config.DLA_core = core
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
     def _timing_cache_path(self, out_dir: Path) -> Path:
         if self._options.timing_cache:

@@ -83,10 +83,7 @@ def _usable(name: str) -> bool:
         return True
     from edge_ai_ros.engines.tensorrt_runtime import tensorrt_usable
 
-    usable, reason = tensorrt_usable()
-    if not usable:
-        _LOG.info("tensorrt is installed but not usable here: %s", reason)
-    return usable
+    return tensorrt_usable()[0]  # the probe logs its reason once
 
 
 def choose_backend(manifest: ModelManifest, available: Sequence[str]) -> BackendChoice:

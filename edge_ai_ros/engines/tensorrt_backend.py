@@ -55,6 +55,7 @@ class TensorRtEngine:
 
         self._device = cuda_memory.ThreadDevice(device_index, cuda_memory.set_device)
         self._device.ensure()
+        device = cuda_memory.cuda_device_string(device_index)
         self._lock = threading.Lock()
         self._runtime: trt.Runtime | None = trt.Runtime(trt_logger())
         self._runtime.engine_host_code_allowed = allow_host_code
@@ -73,7 +74,7 @@ class TensorRtEngine:
         self._bindings = {n: _Binding() for n in names}
         self._info = EngineInfo(
             backend=NAME, backend_version=str(trt.__version__),
-            device=cuda_memory.cuda_device_string(device_index), precision=precision,
+            device=device, precision=precision,
             inputs=tuple(self._spec(n) for n in self._inputs), outputs=tuple(self._spec(n) for n in self._outputs),
             details={"path": str(path), **(details or {})},
         )

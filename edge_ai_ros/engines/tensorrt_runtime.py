@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from edge_ai_ros.errors import BackendUnavailableError
 if TYPE_CHECKING:
     import tensorrt as trt
 
+_LOG = logging.getLogger(__name__)
 INSTALL_FIX = "install TensorRT 10+ and cuda-python on an NVIDIA machine, or use --backend openvino/onnxruntime"
 
 
@@ -72,7 +74,10 @@ def tensorrt_usable() -> tuple[bool, str]:
     except BackendUnavailableError as err:
         return probe_verdict(trt_error=str(err), cuda_error="", device_count=0)
     cuda_error, count = _cuda_facts()
-    return probe_verdict(trt_error="", cuda_error=cuda_error, device_count=count)
+    usable, reason = probe_verdict(trt_error="", cuda_error=cuda_error, device_count=count)
+    if not usable:  # installed but unusable is worth saying once: auto falls back to a CPU backend
+        _LOG.warning("TensorRT is not used: %s", reason)
+    return usable, reason
 
 
 def require_tensorrt() -> None:
