@@ -48,8 +48,11 @@ test: setup
 lint:
 	$(VENV)/bin/ruff check --output-format concise .
 
+# Twice: everything against tensorrt-stubs 10.x, then the TensorRT modules against TensorRT 11.
 typecheck:
 	$(VENV)/bin/mypy --config-file mypy.ini
+	@[ -d $(VENV)/typestubs-trt11/tensorrt_bindings ] || { echo "no TensorRT 11 stubs in $(VENV)/typestubs-trt11: run make setup" >&2; exit 1; }
+	$(VENV)/bin/mypy --config-file mypy-trt11.ini
 
 pytest:
 	timeout -k 15 $(SUITE_TIMEOUT) $(PY) -m pytest -p no:cacheprovider --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) test

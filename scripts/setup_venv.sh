@@ -63,6 +63,17 @@ install_requirements() {
   "${PIP[@]}" uninstall -y openvino-telemetry >/dev/null 2>&1 || true
 }
 
+# Stubs of the TensorRT 11 API for `make typecheck`, generated from the real bindings wheel
+# (downloaded, never installed) with placeholder native libraries built by cc.
+tensorrt11_stubs() {
+  local wheels
+  wheels="$(mktemp -d)"
+  "${PIP[@]}" download --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 -d "$wheels" -r requirements/typestubs-trt11.txt
+  "$VENV/bin/python" scripts/make_tensorrt11_stubs.py "$wheels"/tensorrt_cu12_bindings-*.whl "$VENV/typestubs-trt11"
+  rm -rf "$wheels"
+}
+
 colcon_build() {
   # The venv is the install base (merge layout): libraries go to .venv/lib, which the ROS
   # wheels' bootstrapper already puts on LD_LIBRARY_PATH, and the generated Python package
@@ -101,6 +112,7 @@ pip_install_package() {
 [[ -x "$VENV/bin/python" ]] || { log "create $VENV"; create_venv; }
 req_hash="$(inputs_hash requirements scripts/setup_venv.sh scripts/fix_wheel_cmake_paths.py scripts/fix_tensorrt_stubs.py)"
 run_step requirements "$req_hash" install_requirements
+run_step tensorrt11-stubs "$(inputs_hash requirements/typestubs-trt11.txt scripts/make_tensorrt11_stubs.py scripts/fix_tensorrt_stubs.py)-$req_hash" tensorrt11_stubs
 colcon_hash="$(inputs_hash package.xml CMakeLists.txt msg srv action launch config scripts/ros_executable.py.in)-$req_hash"
 run_step colcon "$colcon_hash" colcon_build
 [[ -f "$(site_packages)/edge_ai_ros_ament_prefix.pth" ]] || write_ament_prefix_pth

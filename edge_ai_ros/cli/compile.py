@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dla-core", type=int, default=-1, help="TensorRT: DLA core with GPU fallback")
     parser.add_argument("--hardware-compatible", action="store_true", help="TensorRT: Ampere+ portable engine")
     parser.add_argument("--version-compatible", action="store_true", help="TensorRT: newer runtimes can load it")
+    parser.add_argument("--allow-tf32", action="store_true", help="TensorRT: let fp32 engines use TF32 (Ampere+)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -50,7 +51,7 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
         auto_keep=args.auto_keep, cache_dir=args.cache_dir, out_dir=args.out,
         tensorrt=TensorRtOptions(max_batch=args.max_batch, workspace_mib=args.workspace_mib, dla_core=args.dla_core,
                                  hardware_compatible=args.hardware_compatible,
-                                 version_compatible=args.version_compatible),
+                                 version_compatible=args.version_compatible, allow_tf32=args.allow_tf32),
     )
 
 

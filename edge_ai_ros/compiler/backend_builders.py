@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edge_ai_ros.engines.base import TensorSpec
+from edge_ai_ros.engines.base import Engine, TensorSpec
 from edge_ai_ros.errors import BackendUnavailableError, ConfigError
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ class BackendBuilder(Protocol):
         """Write ``<stem>.<ext>`` (and companions) into ``out_dir``."""
         ...
 
-    def open(self, artifact: Path, precision: str) -> InferFn:
-        """Load a built artifact exactly as configured, for the accuracy gate."""
+    def open(self, artifact: Path, precision: str) -> Engine:
+        """Load a built artifact exactly as configured, for the accuracy gate (the caller closes it)."""
         ...
 
 

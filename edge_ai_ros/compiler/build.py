@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,12 +187,14 @@ class _Run:
         from edge_ai_ros.compiler.onnxruntime_build import OnnxRuntimeBuilder
 
         self.step("validating", 0.8, f"{len(calib.holdout)} held-out frames against FP32")
-        try:
-            report = run_gate(
-                task=source.task, decoder=source.decoder, labels=source.labels, input_name=source.input_name,
-                holdout=calib.holdout, reference=OnnxRuntimeBuilder().open(source.path, "fp32"),
-                candidate=builder.open(artifact, self.precision), max_drop=self.options.max_drop,
-            )
+        try:  # both engines are closed after the gate: GPU buffers and streams must not leak per build
+            with closing(OnnxRuntimeBuilder().open(source.path, "fp32")) as reference, \
+                    closing(builder.open(artifact, self.precision)) as candidate:
+                report = run_gate(
+                    task=source.task, decoder=source.decoder, labels=source.labels, input_name=source.input_name,
+                    holdout=calib.holdout, reference=reference.infer, candidate=candidate.infer,
+                    max_drop=self.options.max_drop,
+                )
         except EngineError as err:
             raise CompileError(f"the accuracy gate could not run the built engine: {err}",
                                fix="the artifact does not run here; try another backend or precision") from err

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_ai_ros.compiler.backend_builders import BuiltArtifact, InferFn
-from edge_ai_ros.engines.base import TensorSpec
+from edge_ai_ros.compiler.backend_builders import BuiltArtifact
+from edge_ai_ros.engines.base import Engine, TensorSpec
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.errors import BackendUnavailableError, CompileError, ConfigError
 
@@ -64,10 +64,10 @@ class OnnxRuntimeBuilder:
         self._session(out_dir / name, self._ort.SessionOptions())  # proves the artifact loads
         return BuiltArtifact(name=name, format="onnx")
 
-    def open(self, artifact: Path, precision: str) -> InferFn:
+    def open(self, artifact: Path, precision: str) -> Engine:
         from edge_ai_ros.engines.registry import create_engine
 
-        return create_engine(self.name, artifact, EngineOptions(), precision=precision, reason="accuracy gate").infer
+        return create_engine(self.name, artifact, EngineOptions(), precision=precision, reason="accuracy gate")
 
     def _session(self, path: Path, options: Any) -> Any:
         try:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_ai_ros.compiler.backend_builders import BuiltArtifact, InferFn
-from edge_ai_ros.engines.base import TensorSpec
+from edge_ai_ros.compiler.backend_builders import BuiltArtifact
+from edge_ai_ros.engines.base import Engine, TensorSpec
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.errors import BackendUnavailableError, CompileError, ConfigError, EngineError
 
@@ -75,10 +75,10 @@ class OpenVinoBuilder:
                                fix="check the precision is supported here, or use another backend") from err
         return BuiltArtifact(name=name, format="openvino_ir", details={"weights": f"{stem}.bin"})
 
-    def open(self, artifact: Path, precision: str) -> InferFn:
+    def open(self, artifact: Path, precision: str) -> Engine:
         from edge_ai_ros.engines.registry import create_engine
 
-        return create_engine(self.name, artifact, EngineOptions(), precision=precision, reason="accuracy gate").infer
+        return create_engine(self.name, artifact, EngineOptions(), precision=precision, reason="accuracy gate")
 
 
 def make_builder(tensorrt: object = None) -> OpenVinoBuilder:

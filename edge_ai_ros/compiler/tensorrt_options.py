@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edge_ai_ros.engines.tensorrt_policy import ProfileRange
 from edge_ai_ros.errors import ConfigError
 
 
@@ -23,7 +24,8 @@ class TensorRtOptions:
     timing_cache: str = ""  # "" = <cache_dir>/tensorrt.timing.cache
     hardware_compatible: bool = False  # Ampere+ portable engine
     version_compatible: bool = False  # loadable by newer TensorRT runtimes (lean runtime)
-    dla_core: int = -1  # -1 = GPU; >= 0 runs on that DLA core with GPU fallback
+    dla_core: int = -1  # -1 = GPU; >= 0 runs on that DLA core with GPU fallback (static shapes, fp16/int8)
+    allow_tf32: bool = False  # False: an fp32 engine computes in true FP32 (TensorRT enables TF32 by default)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
@@ -33,6 +35,11 @@ class TensorRtOptions:
             raise ConfigError("tensorrt.workspace_mib", f"{self.workspace_mib} MiB is too small", fix="use >= 256")
         if len({len(self.min_hw), len(self.opt_hw), len(self.max_hw)}) != 1:
             raise ConfigError("tensorrt.hw", "give min, opt and max height/width together", fix="set all three")
+
+    def ranges(self) -> ProfileRange:
+        """The profile ranges for dynamic dimensions (fixed dimensions keep their ONNX size)."""
+        hw = (self.min_hw, self.opt_hw, self.max_hw) if self.min_hw and self.opt_hw and self.max_hw else None
+        return ProfileRange(batch=(self.min_batch, self.opt_batch, self.max_batch), hw=hw)
 
     def key_facts(self) -> dict[str, Any]:
         facts = asdict(self)

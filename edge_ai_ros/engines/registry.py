@@ -74,7 +74,16 @@ def _installed(name: str) -> bool:
 
 def available_backends() -> list[str]:
     """Backends whose runtime and adapter module are both installed, in preference order."""
-    return [n for n, e in BACKENDS.items() if _installed(e.runtime) and _installed(e.module)]
+    return [n for n, e in BACKENDS.items() if _installed(e.runtime) and _installed(e.module) and _usable(n)]
+
+
+def _usable(name: str) -> bool:
+    """TensorRT also needs cuda-python and a GPU (probed once per process); the CPU backends need nothing more."""
+    if name != "tensorrt":
+        return True
+    from edge_ai_ros.engines.tensorrt_runtime import tensorrt_usable
+
+    return tensorrt_usable()[0]  # the probe logs its reason once
 
 
 def choose_backend(manifest: ModelManifest, available: Sequence[str]) -> BackendChoice:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ai_ros.compiler.calibrate.opset import ensure_qdq_opset
 from edge_ai_ros.errors import CompileError, ConfigError
 
 FLAVOURS = ("tensorrt_s8s8", "cpu_u8s8")
@@ -73,6 +74,7 @@ def quantize_to_qdq(
 
     if not tensors:
         raise CompileError("no calibration tensors", fix="pass a calibration source with frames")
+    model_path = ensure_qdq_opset(model_path, output_path.parent)  # Q/DQ axis needs opset 13+
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     s8s8 = options.flavour == "tensorrt_s8s8"
