@@ -40,7 +40,7 @@ def _candidates(outputs: Sequence[TensorSpec], op_types: set[str], num_classes: 
                 input_size: tuple[int, int], exporter: str) -> list[tuple[str, str]]:
     names = {o.name.lower() for o in outputs}
     ranks = sorted(len(o.shape) for o in outputs)
-    if {"num_dets", "det_boxes", "det_scores", "det_classes"} <= names or "EfficientNMS_TRT" in op_types:
+    if any(n.startswith("num_det") for n in names) or "EfficientNMS_TRT" in op_types:
         return [("detection", "efficient_nms")]
     if "NonMaxSuppression" in op_types:
         return [("detection", "onnx_nms")]

@@ -31,9 +31,10 @@ from edge_ai_ros.manifest import (
     save_manifest,
 )
 
-# layout -> preprocessing of the exporter's reference code (YOLOX: top-left pad, BGR, raw 0-255)
+# layout -> preprocessing of the exporter's reference code (YOLOX: top-left pad, BGR, raw 0-255;
+# Ultralytics RT-DETR: stretched to the input size, no letterbox); the rest: centred, RGB, / 255
 _YOLOX = {"letterbox_position": "top_left", "channel_order": "bgr", "scale": 1.0}
-LAYOUT_PREPROCESS: dict[str, dict[str, Any]] = {"yolox": _YOLOX, "yolox_raw": _YOLOX}
+LAYOUT_PREPROCESS: dict[str, dict[str, Any]] = {"yolox": _YOLOX, "yolox_raw": _YOLOX, "rtdetr": {"letterbox": False}}
 _TASKS = {"detect": "detection", "segment": "detection", "classify": "classification"}
 
 

@@ -96,7 +96,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return w * h / union if union > 0 else 0.0
 
 
-def reference_detections(name: str, raw: list[np.ndarray], placement: tuple[float, float, float]) -> list[tuple]:
+def reference_detections(name: str, raw: list[np.ndarray], placement: tuple[float, ...]) -> list[tuple]:
     """[(class, score, box in original pixels)], best first: threshold, per-class greedy NMS, letterbox undone."""
     boxes, scores, classes, nms = reference_candidates(name, raw)
     order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > THRESHOLD]
@@ -104,20 +104,25 @@ def reference_detections(name: str, raw: list[np.ndarray], placement: tuple[floa
     for i in order:
         if not nms or all(classes[j] != classes[i] or _iou(boxes[i], boxes[j]) <= IOU for j in kept):
             kept.append(i)
-    scale, pad_x, pad_y = placement
+    sx, sy, pad_x, pad_y = placement
     width, height = IMAGE_SIZE
     out = []
     for i in kept:
         b = boxes[i]
-        box = (np.clip((b[0] - pad_x) / scale, 0, width), np.clip((b[1] - pad_y) / scale, 0, height),
-               np.clip((b[2] - pad_x) / scale, 0, width), np.clip((b[3] - pad_y) / scale, 0, height))
+        box = (np.clip((b[0] - pad_x) / sx, 0, width), np.clip((b[1] - pad_y) / sy, 0, height),
+               np.clip((b[2] - pad_x) / sx, 0, width), np.clip((b[3] - pad_y) / sy, 0, height))
         out.append((int(classes[i]), float(scores[i]), box))
     return out
 
 
-def reference_input(image: np.ndarray, yolox_style: bool) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """The exporters' letterbox: centred RGB / 255 (Ultralytics) or top-left BGR 0-255 (YOLOX); pad 114."""
+def reference_input(image: np.ndarray, style: str) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The exporters' input: letterboxed centred RGB / 255 (Ultralytics), top-left BGR 0-255 (YOLOX),
+    or stretched RGB / 255 (Ultralytics RT-DETR); pad 114. Returns (tensor, (sx, sy, pad_x, pad_y))."""
     h, w = image.shape[:2]
+    yolox_style = style == "yolox"
+    if style == "stretch":
+        resized = np.asarray(Image.fromarray(image).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+        return resized.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255), (SIZE / w, SIZE / h, 0, 0)
     r = min(SIZE / w, SIZE / h)
     new_w, new_h = round(w * r), round(h * r)
     pad_x, pad_y = (0, 0) if yolox_style else ((SIZE - new_w) // 2, (SIZE - new_h) // 2)
@@ -126,19 +131,19 @@ def reference_input(image: np.ndarray, yolox_style: bool) -> tuple[np.ndarray, t
         Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
     tensor = canvas[..., ::-1] if yolox_style else canvas
     tensor = tensor.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1.0 if yolox_style else 1 / 255)
-    return tensor, (new_w / w, float(pad_x), float(pad_y))
+    return tensor, (new_w / w, new_h / h, float(pad_x), float(pad_y))
 
 
-def reference_mask(raw: list[np.ndarray], dets: list[tuple], placement: tuple[float, float, float]) -> np.ndarray:
+def reference_mask(raw: list[np.ndarray], dets: list[tuple], placement: tuple[float, ...]) -> np.ndarray:
     """Instance k+1 where sigmoid(coeffs . protos) > 0.5 inside its box, at each original pixel centre."""
     preds, protos = raw[0][0], raw[1][0]
     boxes, scores, _, _ = reference_candidates("yolov8_seg", raw)
-    scale, pad_x, pad_y = placement
+    sx, sy, pad_x, pad_y = placement
     width, height = IMAGE_SIZE
     ys, xs = np.mgrid[0:height, 0:width] + 0.5
     cell = SIZE / PROTO
-    row = np.clip(((ys * scale + pad_y) // cell).astype(int), 0, PROTO - 1)
-    col = np.clip(((xs * scale + pad_x) // cell).astype(int), 0, PROTO - 1)
+    row = np.clip(((ys * sy + pad_y) // cell).astype(int), 0, PROTO - 1)
+    col = np.clip(((xs * sx + pad_x) // cell).astype(int), 0, PROTO - 1)
     mask = np.zeros((height, width), np.uint8)
     for k, (_, score, box) in enumerate(dets):
         i = int(np.argmin(np.abs(scores - score) + (scores <= THRESHOLD)))
@@ -185,7 +190,8 @@ def assert_same(got: list[tuple], want: list[tuple], box_tol: float, score_tol: 
 def test_fp32_matches_the_reference_decoder(name: str, backend: str, tmp_path: Path) -> None:
     manifest_path = _source_manifest(name, tmp_path)
     image = _image()
-    tensor, placement = reference_input(image, yolox_style=name.startswith("yolox"))
+    style = "yolox" if name.startswith("yolox") else "stretch" if name.startswith("rtdetr") else "ultralytics"
+    tensor, placement = reference_input(image, style)
     raw = ort.InferenceSession(str(tmp_path / f"{name}.onnx")).run(None, {"images": tensor})
     want = reference_detections(name, raw, placement)
     with Perception(manifest_path, backend=backend) as perception:
