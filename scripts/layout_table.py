@@ -69,6 +69,9 @@ def photos(folder: Path) -> Path:
 
 
 def as_arrays(dets: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """Boxes, scores, classes; a box of zero area (the toy scene put it in the letterbox padding,
+    clipped to the image edge) is left out: mAP cannot match it even against itself."""
+    dets = tuple(d for d in dets if d.box[2] > d.box[0] and d.box[3] > d.box[1])
     return (np.asarray([d.box for d in dets], np.float32).reshape(-1, 4),
             np.asarray([d.score for d in dets], np.float32), np.asarray([d.class_id for d in dets], np.int64))
 

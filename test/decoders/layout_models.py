@@ -158,14 +158,18 @@ def yolov8(g: GraphBuilder) -> None:
     g.output("output0", [Seg(_b(xyxy_to_cxcywh(boxes).T)), Seg(_b(logit(probs).T), "sigmoid")], axis=1)
 
 
-def yolov5(g: GraphBuilder, count: int = 3 * GRID) -> None:
+def yolov5(g: GraphBuilder, count: int = 3 * GRID, amplitude: float = 1e-3) -> None:
     boxes, probs, obj = candidates(count)
-    g.output("output0", [Seg(_b(xyxy_to_cxcywh(boxes))), Seg(_b(logit(obj)[:, None]), "sigmoid"),
-                         Seg(_b(logit(probs)), "sigmoid")], axis=2)
+    g.output("output0", [Seg(_b(xyxy_to_cxcywh(boxes)), amplitude=amplitude),
+                         Seg(_b(logit(obj)[:, None]), "sigmoid", amplitude),
+                         Seg(_b(logit(probs)), "sigmoid", amplitude)], axis=2)
+
+
+RAW_INPUT_AMPLITUDE = 1e-3 / 255  # YOLOX reads 0-255 pixels: the same image-dependent term as the others
 
 
 def yolox(g: GraphBuilder) -> None:
-    yolov5(g, GRID)
+    yolov5(g, GRID, RAW_INPUT_AMPLITUDE)
 
 
 def yolox_raw(g: GraphBuilder) -> None:
@@ -178,8 +182,9 @@ def yolox_raw(g: GraphBuilder) -> None:
     grid, stride = np.concatenate(cells), np.concatenate(strides)
     cxcywh = xyxy_to_cxcywh(boxes)
     raw = np.concatenate([cxcywh[:, :2] / stride - grid, np.log(cxcywh[:, 2:] / stride)], axis=1)
-    g.output("output", [Seg(_b(raw)), Seg(_b(logit(obj)[:, None]), "sigmoid"), Seg(_b(logit(probs)), "sigmoid")],
-             axis=2)
+    a = RAW_INPUT_AMPLITUDE
+    g.output("output", [Seg(_b(raw), amplitude=a), Seg(_b(logit(obj)[:, None]), "sigmoid", a),
+                        Seg(_b(logit(probs)), "sigmoid", a)], axis=2)
 
 
 def yolov10(g: GraphBuilder) -> None:
