@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.manifest import DETECTION_LAYOUTS
 
 
@@ -42,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
         if not args.dry_run:
             print(f"manifest:     {write_manifest(found, args.out or None)}")
     except EdgeAiError as err:
-        print(f"edge-ai-ros inspect: {err}", file=sys.stderr)
+        print(f"edge-ai-ros inspect: {one_line(err)}", file=sys.stderr)
         return 1
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.ros.graph_spec import GraphOptions, NodeSpec, node_specs
 
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             run_until_done(runner, exit_on_end=args.exit_on_end, startup_timeout_s=args.startup_timeout,
                            on_line=on_line)
     except EdgeAiError as err:
-        print(f"edge-ai-ros up: {err}", file=sys.stderr)
+        print(f"edge-ai-ros up: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -27,13 +27,14 @@ def manifest_for_serving(model: str, *, backend: str = "", cache_dir: str = DEFA
     """The manifest to serve for ``model`` (a manifest, or an .onnx file inspected and compiled)."""
     if not is_onnx(model):
         return model
-    from edge_ai_ros.compiler.build import BuildOptions, build_engine  # noqa: PLC0415 - loads onnx
+    from edge_ai_ros.compiler.build import BuildOptions  # noqa: PLC0415 - loads onnx
+    from edge_ai_ros.compiler.fallback import build_with_fallback  # noqa: PLC0415
     from edge_ai_ros.inspection.model import inspect_onnx, write_manifest  # noqa: PLC0415
 
     if not manifest_path_for(model).is_file():
         written = write_manifest(inspect_onnx(model))
         LOG.info("inspected %s: wrote %s", model, written)
-    result = build_engine(BuildOptions(onnx_path=model, precision="fp32", backend=backend or "auto",
+    result = build_with_fallback(BuildOptions(onnx_path=model, precision="fp32", backend=backend or "auto",
                                        cache_dir=cache_dir))
     LOG.info("%s %s", "cache hit" if result.cache_hit else "built", result.engine_path)
     return str(Path(result.manifest_path).resolve())
