@@ -119,6 +119,12 @@ def test_unsupported_and_broken_graphs_are_refused_and_nothing_is_written(tmp_pa
     assert not manifest_path_for(model).exists() and not manifest_path_for(broken).exists()
 
 
+def test_ultralytics_rtdetr_is_told_apart_by_its_description_and_stretches_the_image(tmp_path: Path) -> None:
+    metadata = {**ULTRALYTICS, "description": "Ultralytics RT-DETR-l model trained on coco.yaml"}
+    found = inspect_onnx(_model("rtdetr", tmp_path / "rtdetr-l.onnx", metadata))
+    assert (found.layout, found.labels, found.preprocess.letterbox) == ("rtdetr", CLASSES, False)
+
+
 def test_metadata_task_contradicting_the_outputs_is_an_error(tmp_path: Path) -> None:
     model = _model("yolov8", tmp_path / "m.onnx", {**ULTRALYTICS, "task": "classify"})
     with pytest.raises(ManifestError, match="metadata says task 'classify'"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,5 +58,20 @@ def test_up_serves_an_onnx_file(tmp_path: Path) -> None:
                            "--backend", "onnxruntime", "--exit-on-end", "--namespace", "onnx"],
                           capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "frames in    6" in proc.stdout or "frames in   6" in proc.stdout or "frames in" in proc.stdout
+    assert re.search(r"frames in\s+6\b", proc.stdout), proc.stdout[-2000:]
     assert (tmp_path / ".cache" / "engines").is_dir()
+
+
+def test_launch_model_argument_takes_an_onnx_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("perception_launch_onnx", ROOT / "launch" / "perception.launch.py")
+    assert spec is not None and spec.loader is not None
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    monkeypatch.chdir(tmp_path)  # the engine cache lands in ./.cache/engines
+    model = _yolov8(tmp_path / "yolov8n.onnx")
+    manifest = launch.serving_model(str(model), "onnxruntime")
+    assert manifest.endswith(".manifest.json") and load_manifest(manifest).decoder.layout == "yolov8"
+    assert launch.serving_model("", "onnxruntime") == ""
+    assert launch.serving_model(manifest, "") == manifest
