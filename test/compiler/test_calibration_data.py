@@ -61,6 +61,21 @@ def test_photos_of_mixed_sizes_are_letterboxed_one_by_one(tmp_path: Path) -> Non
     assert all(t.shape == (1, 3, 32, 32) for t in data.calibration)
 
 
+def test_real_photo_crops_of_mixed_sizes_each_match_the_serving_preprocess(tmp_path: Path) -> None:
+    cbook = pytest.importorskip("matplotlib.cbook")
+    photo = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+    crops = {"a_full.jpg": photo, "b_face.png": photo[50:350, 150:400], "c_wide.jpg": photo[300:400, :],
+             "d_tall.png": photo[:, 200:260], "e_small.jpg": photo[::9, ::9]}
+    for name, crop in crops.items():
+        Image.fromarray(np.ascontiguousarray(crop)).save(tmp_path / name, quality=95)
+    data = load_calibration_set(_config(tmp_path, holdout_every=5, min_samples=4), SPEC, INPUT)
+    tensors = [*data.calibration, *data.holdout]
+    assert len(tensors) == len(crops) and len({t.tobytes() for t in tensors}) == len(crops)
+    for name in crops:
+        served = preprocess(np.asarray(Image.open(tmp_path / name).convert("RGB")), SPEC)[0]
+        assert any(np.array_equal(t, served) for t in tensors), name
+
+
 def test_unreadable_image_names_the_file(image_folder: Path) -> None:
     (image_folder / "frame_005.png").write_bytes(b"not a png")
     with pytest.raises(CompileError, match=r"frame_005.png cannot be read"):
