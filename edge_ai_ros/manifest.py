@@ -65,9 +65,8 @@ class PreprocessSpec:
 class DecoderSpec:
     """Which decoder turns raw outputs into results, with its thresholds.
 
-    kind: "yolo" (detection, [N, A, 5 + C] boxes cx,cy,w,h in input pixels, objectness and
-    class scores already sigmoided), "classification" ([N, C] logits or probabilities),
-    "segmentation" ([N, C, H, W] logits).
+    kind: "yolo" (detection; ``layout`` names the exporter's output layout, docs/detectors.md),
+    "classification" ([N, C] logits or probabilities), "segmentation" ([N, C, H, W] logits).
     """
 
     kind: str
