@@ -169,7 +169,8 @@ def _to_tensor(sample: np.ndarray, spec: PreprocessSpec, input_spec: TensorSpec)
     """An RGB uint8 image goes through preprocess; a float tensor must already match the input."""
     if sample.dtype == np.uint8 and sample.ndim == 3 and sample.shape[2] == 3:
         try:
-            return preprocess(sample, spec)[0]
+            tensor = preprocess(sample, spec)[0]
+            return tensor.astype(np.float16) if input_spec.dtype == "float16" else tensor  # as the node feeds it
         except InvalidInputError as err:
             raise CompileError(f"calibration frame cannot be preprocessed: {err}", fix="check the source") from err
     tensor = sample[None] if sample.ndim == len(input_spec.shape) - 1 else sample

@@ -244,3 +244,23 @@ def test_yolox_raw_checks_the_grid_against_the_input_size(tmp_path: Path) -> Non
                                    input_width=bigger.width, input_height=bigger.height)
     with pytest.raises(ManifestError, match=f"{GRID} rows"):
         decoder.decode(np.zeros((1, GRID, 8), np.float32), transform)
+
+
+def test_float16_input_model_is_calibrated_with_float16_tensors_and_agrees(tmp_path: Path) -> None:
+    from onnx import TensorProto
+
+    model = build("yolov8", tmp_path / "half.onnx", input_dtype=TensorProto.FLOAT16)
+    (tmp_path / "labels.txt").write_text("\n".join(CLASSES) + "\n")
+    manifest_path = write_manifest(inspect_onnx(model, labels_file=str(tmp_path / "labels.txt")))
+    calib = CalibrationConfig(source=str(_photos(tmp_path / "photos")), max_samples=8)
+    backend = BACKENDS[0]
+    result = build_engine(BuildOptions(onnx_path=str(model), precision="int8", backend=backend, calibration=calib,
+                                       cache_dir=str(tmp_path / "cache")))
+    assert result.manifest.inputs[0].dtype == "float16" and result.manifest.accuracy is not None
+    image = _image()
+    with Perception(manifest_path, backend=backend) as fp, Perception(result.manifest_path, backend=backend) as q:
+        want, got = _as_tuples(fp.run(image).detections), _as_tuples(q.run(image).detections)
+    assert len(got) == len(want) >= 3
+    for (gc, _, gb), (wc, _, wb) in zip(sorted(got), sorted(want), strict=True):
+        assert gc == wc
+        np.testing.assert_allclose(gb, wb, atol=1.5)
