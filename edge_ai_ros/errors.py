@@ -57,3 +57,29 @@ class BagError(EdgeAiError):
 
 class UnsafeWeightsError(EdgeAiError):
     """A weights file would execute code when loaded (pickle); it was refused."""
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one clean line: line breaks and blank lines folded, and of the ``(fix: ...)``
+    parts that wrapping errors repeat, only the outermost one kept (at the end)."""
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    fix = getattr(err, "fix", None)
+    if fix:
+        text = text.removesuffix(f" (fix: {' '.join(fix.split())})")
+    for inner in _fix_parts(text):
+        text = text.replace(inner, "")
+    return f"{text} (fix: {' '.join(fix.split())})" if fix else text
+
+
+def _fix_parts(text: str) -> list[str]:
+    """Every `` (fix: ...)`` in ``text``, parentheses inside it balanced."""
+    parts, start = [], text.find(" (fix: ")
+    while start >= 0:
+        depth, end = 0, start + 1
+        for end in range(start + 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        parts.append(text[start : end + 1])
+        start = text.find(" (fix: ", end + 1)
+    return parts

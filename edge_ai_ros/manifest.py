@@ -21,6 +21,8 @@ from edge_ai_ros.errors import ManifestError
 SCHEMA_VERSION = 1
 TASKS = ("detection", "classification", "segmentation")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+DETECTION_LAYOUTS = ("yolov5", "yolov8", "yolox", "yolox_raw", "yolov10", "rtdetr", "ssd", "onnx_nms",
+                     "efficient_nms", "yolov8_seg")
 ARTIFACT_FORMATS = ("onnx", "openvino_ir", "tensorrt_plan", "torch_safetensors")
 
 
@@ -40,8 +42,13 @@ class PreprocessSpec:
     # "bilinear": Pillow's antialiased bilinear. "fast": box-reduce by the integer part of the
     # scale first, then bilinear (about 6x faster for a 2x downscale; train with the same one).
     resample: str = "bilinear"
+    # where the letterboxed image sits: "center" (Ultralytics) or "top_left" (YOLOX reference code)
+    letterbox_position: str = "center"
 
     def __post_init__(self) -> None:
+        if self.letterbox_position not in ("center", "top_left"):
+            raise ManifestError(f"preprocess.letterbox_position must be 'center' or 'top_left', "
+                                f"got {self.letterbox_position!r}")
         if self.resample not in ("bilinear", "fast"):
             raise ManifestError(f"preprocess.resample must be 'bilinear' or 'fast', got {self.resample!r}")
         if self.width <= 0 or self.height <= 0:
@@ -58,9 +65,8 @@ class PreprocessSpec:
 class DecoderSpec:
     """Which decoder turns raw outputs into results, with its thresholds.
 
-    kind: "yolo" (detection, [N, A, 5 + C] boxes cx,cy,w,h in input pixels, objectness and
-    class scores already sigmoided), "classification" ([N, C] logits or probabilities),
-    "segmentation" ([N, C, H, W] logits).
+    kind: "yolo" (detection; ``layout`` names the exporter's output layout, docs/detectors.md),
+    "classification" ([N, C] logits or probabilities), "segmentation" ([N, C, H, W] logits).
     """
 
     kind: str
@@ -69,14 +75,26 @@ class DecoderSpec:
     max_detections: int = 100
     top_k: int = 5
     output: str = ""  # output tensor to decode; "" = the first output
-    layout: str = "yolov5"  # yolo only: "yolov5" = [N, A, 5 + C]; "yolov8" = [N, 4 + C, A], no objectness
-    activation: str = "auto"  # classification only: "softmax" (logits), "none" (probabilities), "auto"
+    layout: str = "yolov5"  # yolo only: one of DETECTION_LAYOUTS (docs/detectors.md)
+    # classification: "softmax" (logits), "none" (probabilities), "auto"; detection layouts with
+    # class scores: "sigmoid" or "softmax" (logits), "none" (scores), "auto" (the layout's default)
+    activation: str = "auto"
+    # detection layouts beyond yolov5/yolov8 (docs/detectors.md)
+    outputs: tuple[str, ...] = ()  # output tensors a multi-output layout reads, in its order; () = found
+    box_format: str = ""  # "xyxy", "cxcywh" or "yxyx", "_norm" suffix when 0-1; "" = the layout's
+    background_class: bool = False  # ssd: score column 0 is background (labels exclude it)
+    mask_threshold: float = 0.5  # instance masks: sigmoid(mask) above this is the instance
 
     def __post_init__(self) -> None:
-        if self.layout not in ("yolov5", "yolov8"):
-            raise ManifestError(f"decoder.layout must be 'yolov5' or 'yolov8', got {self.layout!r}")
-        if self.activation not in ("auto", "softmax", "none"):
-            raise ManifestError(f"decoder.activation must be 'auto', 'softmax' or 'none', got {self.activation!r}")
+        if self.layout not in DETECTION_LAYOUTS:
+            raise ManifestError(f"decoder.layout must be one of {', '.join(DETECTION_LAYOUTS)}, got {self.layout!r}")
+        if self.activation not in ("auto", "softmax", "none", "sigmoid"):
+            raise ManifestError(
+                f"decoder.activation must be 'auto', 'softmax', 'sigmoid' or 'none', got {self.activation!r}")
+        if self.box_format and self.box_format.removesuffix("_norm") not in ("xyxy", "cxcywh", "yxyx"):
+            raise ManifestError(f"decoder.box_format must be xyxy, cxcywh or yxyx (optionally _norm), "
+                                f"got {self.box_format!r}")
+        object.__setattr__(self, "outputs", tuple(str(n) for n in self.outputs))
 
 
 @dataclass(frozen=True, kw_only=True)

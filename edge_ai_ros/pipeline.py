@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_ai_ros.banded_resize import BandedResizer
-from edge_ai_ros.decoders import Decoder, make_decoder
+from edge_ai_ros.decoders import DecodeFn, Decoder, bind_outputs, make_decoder
 from edge_ai_ros.engines.base import Engine, EngineInfo, TensorSpec
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import load_engine
@@ -50,7 +50,8 @@ class Perception:
         _check_task(self._manifest)
         self._engine: Engine = load_engine(artifact, backend=backend, options=options, manifest=self._manifest)
         try:
-            self._input, self._output = _check_engine(self._manifest, self._engine.info, self._decoder)
+            self._input, self._output = _check_engine(self._manifest, self._engine.info)
+            self._decode: DecodeFn = bind_outputs(self._decoder, self._engine.info.outputs, self._output)
         except ManifestError:
             self._engine.close()
             raise
@@ -82,9 +83,9 @@ class Perception:
         Safe beside a running frame: that frame finishes with the decoder it started with.
         """
         decoder = make_decoder(spec, self._manifest.labels)
-        decoder.check_output(self._output)
+        decode = bind_outputs(decoder, self._engine.info.outputs, self._output)
         self._manifest = self._manifest.with_updates(decoder=spec)
-        self._decoder = decoder
+        self._decoder, self._decode = decoder, decode
 
     def warmup(self, runs: int = 3) -> None:
         """Run ``runs`` frames of the model's input size so the first real frame is not slow."""
@@ -102,7 +103,7 @@ class Perception:
         preprocessed = time.perf_counter()
         outputs = self._engine.infer({self._input.name: tensor})
         inferred = time.perf_counter()
-        decoded = self._decoder.decode(outputs[self._output.name], transform)  # one read: see set_decoder
+        decoded = self._decode(outputs, transform)  # one read: see set_decoder
         done = time.perf_counter()
         return FrameResult(
             model_id=self._manifest.model_id, task=self._manifest.task, detections=decoded.detections,
@@ -132,7 +133,7 @@ def _check_task(manifest: ModelManifest) -> None:
         )
 
 
-def _check_engine(manifest: ModelManifest, info: EngineInfo, decoder: Decoder) -> tuple[TensorSpec, TensorSpec]:
+def _check_engine(manifest: ModelManifest, info: EngineInfo) -> tuple[TensorSpec, TensorSpec]:
     """The engine's single image input and decoded output, checked against manifest and decoder."""
     if len(info.inputs) != 1:
         raise ManifestError(f"the pipeline feeds one image input; the engine has {[i.name for i in info.inputs]}",
@@ -149,9 +150,7 @@ def _check_engine(manifest: ModelManifest, info: EngineInfo, decoder: Decoder) -
             f"makes float32 {list(image_shape)}",
             fix="make preprocess.width/height/layout match the model's input",
         )
-    output = _decoded_output(manifest, info)
-    decoder.check_output(output)
-    return engine_input, output
+    return engine_input, _decoded_output(manifest, info)
 
 
 def _check_listed(listed: tuple[TensorSpec, ...], actual: tuple[TensorSpec, ...], kind: str) -> None:

@@ -81,6 +81,8 @@ def _placement(src_w: int, src_h: int, spec: PreprocessSpec) -> tuple[int, int, 
     scale = min(spec.width / src_w, spec.height / src_h)
     new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
     pad_x, pad_y = (spec.width - new_w) // 2, (spec.height - new_h) // 2
+    if spec.letterbox_position == "top_left":
+        pad_x = pad_y = 0
     return new_w, new_h, pad_x, pad_y, LetterboxTransform(
         scale_x=new_w / src_w, scale_y=new_h / src_h, pad_x=float(pad_x), pad_y=float(pad_y),
         orig_width=src_w, orig_height=src_h, input_width=spec.width, input_height=spec.height,

@@ -3,6 +3,9 @@
     ros2 launch edge_ai_ros perception.launch.py camera_topic:=/camera/image_raw \
         model:=/opt/models/detector.int8.plan.manifest.json backend:=tensorrt
 
+``model:=`` also takes an ONNX file (``model:=yolov8n.onnx``): it is inspected (or its
+``.onnx.manifest.json`` used) and compiled at FP32 for the backend, cached after the first start.
+
 Thin on purpose: the arguments come from edge_ai_ros.ros.graph_spec.LAUNCH_ARGUMENTS and
 the nodes, parameters and remappings from graph_spec.node_specs(), the same function
 ``edge-ai-ros up`` runs in one process, so the two cannot drift. ``launch`` and
@@ -26,6 +29,15 @@ def default_params_file() -> str:
     return os.path.join(get_package_share_directory("edge_ai_ros"), "config", "perception.yaml")
 
 
+def serving_model(model: str, backend: str) -> str:
+    """model:=x.onnx is inspected and compiled (FP32, cached) into a manifest; a manifest passes through."""
+    if not model:
+        return model
+    from edge_ai_ros.inspection.serve_model import manifest_for_serving  # noqa: PLC0415
+
+    return manifest_for_serving(model, backend=backend)
+
+
 def node_action_kwargs(spec: NodeSpec) -> dict[str, Any]:
     """Keyword arguments of the launch_ros Node / LifecycleNode action for one spec."""
     return {
@@ -45,6 +57,7 @@ def _node_actions(context: Any) -> list[Any]:
     from launch_ros.actions import LifecycleNode, Node  # noqa: PLC0415
 
     values = {arg.name: LaunchConfiguration(arg.name).perform(context) for arg in LAUNCH_ARGUMENTS}
+    values["model"] = serving_model(values.get("model", ""), values.get("backend", ""))
     params_file = values.get("params_file") or default_params_file()
     return [LifecycleNode(**kwargs) if lifecycle else Node(**kwargs)
             for lifecycle, kwargs in graph_action_kwargs(values, params_file)]

@@ -23,6 +23,22 @@ def test_letterbox_geometry_and_padding() -> None:
     assert (boxed[:40] == 7).all() and (boxed[280:] == 7).all()
 
 
+def test_top_left_letterbox_as_yolox_pads_right_and_bottom_only() -> None:
+    spec = PreprocessSpec(width=320, height=320, letterbox_position="top_left", channel_order="bgr", scale=1.0)
+    boxed, transform = letterbox(_image(480, 640), spec)
+    assert (transform.pad_x, transform.pad_y, transform.scale_x) == (0.0, 0.0, 0.5)
+    assert (boxed[240:] == 114).all() and not (boxed[:240] == 114).all()
+    boxes = np.array([[10, 50, 110, 150]], np.float32)
+    np.testing.assert_allclose(transform.to_original(boxes), [[20, 100, 220, 300]])
+    tensor, _ = preprocess(_image(480, 640), spec)
+    assert tensor.max() > 1.0  # raw 0-255, no division
+
+
+def test_unknown_letterbox_position_is_refused() -> None:
+    with pytest.raises(ManifestError, match="letterbox_position"):
+        PreprocessSpec(width=8, height=8, letterbox_position="middle")
+
+
 def test_same_size_is_copied_exactly() -> None:
     image = _image(32, 32)
     boxed, _ = letterbox(image, PreprocessSpec(width=32, height=32))
@@ -95,7 +111,8 @@ def test_bad_images(image: np.ndarray, pattern: str) -> None:
     PreprocessSpec(width=320, height=320, resample="fast"),
     PreprocessSpec(width=96, height=64, pad_value=7, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4), channel_order="bgr"),
     PreprocessSpec(width=64, height=48, letterbox=False, layout="nhwc", mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.4)),
-], ids=["demo", "bgr-mean-std", "stretch-nhwc"])
+    PreprocessSpec(width=64, height=64, letterbox_position="top_left", channel_order="bgr", scale=1.0),
+], ids=["demo", "bgr-mean-std", "stretch-nhwc", "yolox-top-left"])
 def test_input_canvas_is_bit_identical_to_letterbox_and_normalize_across_size_changes(spec: PreprocessSpec) -> None:
     canvas = InputCanvas(spec)
     # a size change moves the image area: the old area must become padding again

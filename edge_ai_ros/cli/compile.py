@@ -7,17 +7,19 @@ import logging
 import sys
 
 from edge_ai_ros.compiler.accuracy_gate import DEFAULT_MAX_DROP
-from edge_ai_ros.compiler.build import PRECISIONS, BuildOptions, build_engine
+from edge_ai_ros.compiler.build import PRECISIONS, BuildOptions
 from edge_ai_ros.compiler.calibration_data import METHODS, CalibrationConfig
+from edge_ai_ros.compiler.fallback import build_with_fallback
 from edge_ai_ros.compiler.tensorrt_options import TensorRtOptions
-from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.errors import EdgeAiError, one_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("onnx", help="the FP32 ONNX model (its .manifest.json beside it, if any, is used)")
     parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="engine precision (default int8)")
     parser.add_argument("--backend", choices=("auto", "tensorrt", "openvino", "onnxruntime"), default="auto",
-                        help="auto = TensorRT where present, else OpenVINO, else ONNX Runtime")
+                        help="auto = TensorRT where present, else OpenVINO, else ONNX Runtime; "
+                             "auto falls back to the next when one cannot build the model")
     parser.add_argument("--calib", default="", help="image folder, rosbag2 bag, or .npy (needed for int8; "
                         "its held-out frames feed the accuracy gate for every precision)")
     parser.add_argument("--calib-topic", default="", help="image topic when --calib is a bag")
@@ -77,15 +79,17 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     bar = ProgressBar(not args.quiet and sys.stderr.isatty())
     try:
-        result = build_engine(options_from_args(args), progress=bar)
+        result = build_with_fallback(options_from_args(args), progress=bar)
     except EdgeAiError as err:
         bar.done()
-        print(f"edge-ai-ros compile: {err}", file=sys.stderr)
+        print(f"edge-ai-ros compile: {one_line(err)}", file=sys.stderr)
         return 1
     bar.done()
     accuracy = result.manifest.accuracy or {}
     print(f"{'cache hit' if result.cache_hit else 'built'}: {result.engine_path}")
     print(f"manifest: {result.manifest_path}")
+    for skipped in result.manifest.build.get("fallback", {}).get("skipped", []):
+        print(f"fell back from {skipped['backend']} to {result.manifest.backend}: {skipped['reason']}")
     if accuracy:
         print(f"accuracy: {accuracy['metric']} {accuracy['candidate']:.2f} (drop {accuracy['drop']:.2f}), "
               f"relative error {accuracy['relative_error']:.3g}")

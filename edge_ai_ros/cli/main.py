@@ -15,6 +15,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("edge_ai_ros.cli.up", "run the perception node graph in one process (the demo uses it)"),
     "demo": ("edge_ai_ros.cli.demo", "replay the shipped demo bag through the node and report"),
+    "inspect": ("edge_ai_ros.cli.inspect", "say what an ONNX model is and write the manifest compile reads"),
     "compile": ("edge_ai_ros.cli.compile", "build an engine (fp32/fp16/int8) from an ONNX model"),
     "bench": ("edge_ai_ros.cli.bench", "benchmark engines: PyTorch vs every backend and precision"),
     "bench-node": ("edge_ai_ros.cli.bench_node", "benchmark the inference node with 30 Hz camera frames"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.ros.graph_spec import GraphOptions, NodeSpec, node_specs
 
 
@@ -20,7 +20,8 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ROS params file for the nodes (repeatable, later files win); "
                              "default: config/perception.yaml")
     parser.add_argument("--namespace", default="", help="namespace of every node")
-    parser.add_argument("--model", default="", help="model manifest (*.manifest.json); default: the params file's")
+    parser.add_argument("--model", default="", help="model manifest (*.manifest.json), or an .onnx file (inspected "
+                                                    "and compiled at FP32, cached); default: the params file's")
     parser.add_argument("--backend", default="", help="auto, onnxruntime, openvino or tensorrt; default: the "
                                                       "params file's")
     parser.add_argument("--camera-topic", default="image", help="image topic to subscribe (default: image)")
@@ -46,10 +47,13 @@ def default_params_files() -> tuple[str, ...]:
 
 
 def options_from_args(args: argparse.Namespace, *, bag: str = "") -> GraphOptions:
+    from edge_ai_ros.inspection.serve_model import manifest_for_serving  # noqa: PLC0415 - onnx only for .onnx
+
     bag = bag or getattr(args, "bag", "")
+    model = manifest_for_serving(args.model, backend=args.backend) if args.model else ""
     return GraphOptions(
         params_files=tuple(args.params) if args.params else default_params_files(),
-        namespace=args.namespace, model=args.model, backend=args.backend, camera_topic=args.camera_topic,
+        namespace=args.namespace, model=model, backend=args.backend, camera_topic=args.camera_topic,
         use_camera_source=bool(bag), bag=bag, use_lifecycle_manager=args.lifecycle_manager,
         overrides=tuple(args.param),
     )
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             run_until_done(runner, exit_on_end=args.exit_on_end, startup_timeout_s=args.startup_timeout,
                            on_line=on_line)
     except EdgeAiError as err:
-        print(f"edge-ai-ros up: {err}", file=sys.stderr)
+        print(f"edge-ai-ros up: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

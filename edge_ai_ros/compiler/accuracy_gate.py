@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.compiler.backend_builders import InferFn
-from edge_ai_ros.decoders import make_decoder
+from edge_ai_ros.decoders import bind_outputs, make_decoder
+from edge_ai_ros.engines.base import TensorSpec
 from edge_ai_ros.manifest import DecoderSpec
 from edge_ai_ros.preprocess import LetterboxTransform
 from edge_ai_ros.results import Detection
@@ -71,6 +72,8 @@ def relative_error(reference: Sequence[dict[str, np.ndarray]], candidate: Sequen
     num = den = 0.0
     for ref, cand in zip(reference, candidate, strict=True):
         for key, value in ref.items():
+            if value.dtype.kind != "f" or cand[key].shape != value.shape:
+                continue  # indices and counts (in-graph NMS) are compared through the decoded boxes
             diff = cand[key].astype(np.float64) - value.astype(np.float64)
             num += float(np.sum(diff * diff))
             den += float(np.sum(value.astype(np.float64) ** 2))
@@ -99,14 +102,17 @@ def detection_agreement(
     """
     from edge_ai_ros.metrics.map import mean_average_precision
 
-    dec = make_decoder(decoder, tuple(labels))
-    ranked = make_decoder(replace(decoder, score_threshold=CANDIDATE_SCORE_THRESHOLD), tuple(labels))
+    specs = tuple(TensorSpec(name=k, shape=tuple(v.shape), dtype=v.dtype.name) for k, v in reference[0].items())
+    primary = next(s for s in specs if s.name == name)
+    dec = bind_outputs(make_decoder(decoder, tuple(labels)), specs, primary)
+    ranked_spec = replace(decoder, score_threshold=CANDIDATE_SCORE_THRESHOLD)
+    ranked = bind_outputs(make_decoder(ranked_spec, tuple(labels)), specs, primary)
     truth, preds = [], []
     for tensor, ref, cand in zip(holdout, reference, candidate, strict=True):
         transform = _identity_transform(tensor)
-        ref_boxes, _, ref_cls = _arrays(dec.decode(ref[name], transform).detections)
+        ref_boxes, _, ref_cls = _arrays(dec(ref, transform).detections)
         truth.append((ref_boxes, ref_cls))
-        preds.append(_arrays(ranked.decode(cand[name], transform).detections))
+        preds.append(_arrays(ranked(cand, transform).detections))
     if not any(len(t[1]) for t in truth):
         return 0.0 if any(len(p[2]) for p in preds) else 1.0
     classes = 1 + max(int(c.max()) for _, _, c in (*preds, *[(b, b, c) for b, c in truth]) if len(c))

@@ -130,16 +130,8 @@ def _is_bag(path: Path) -> bool:
 
 def _image_loaders(folder: Path) -> list[Callable[[], np.ndarray]]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    sizes = {p: _image_size(p) for p in files}
-    if files:
-        expected = sizes[files[0]]
-        for p in files:
-            if sizes[p] != expected:
-                raise CompileError(
-                    f"calibration image {p.name} is {sizes[p][0]}x{sizes[p][1]}, but {files[0].name} (and the "
-                    f"camera) is {expected[0]}x{expected[1]}",
-                    fix="calibrate with frames from one camera at its service resolution",
-                )
+    for p in files:
+        _image_size(p)  # unreadable files are refused before any work; sizes may differ (each is letterboxed)
     return [functools.partial(_read_rgb, p) for p in files]
 
 
@@ -177,7 +169,8 @@ def _to_tensor(sample: np.ndarray, spec: PreprocessSpec, input_spec: TensorSpec)
     """An RGB uint8 image goes through preprocess; a float tensor must already match the input."""
     if sample.dtype == np.uint8 and sample.ndim == 3 and sample.shape[2] == 3:
         try:
-            return preprocess(sample, spec)[0]
+            tensor = preprocess(sample, spec)[0]
+            return tensor.astype(np.float16) if input_spec.dtype == "float16" else tensor  # as the node feeds it
         except InvalidInputError as err:
             raise CompileError(f"calibration frame cannot be preprocessed: {err}", fix="check the source") from err
     tensor = sample[None] if sample.ndim == len(input_spec.shape) - 1 else sample

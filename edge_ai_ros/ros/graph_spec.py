@@ -42,7 +42,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArg, ...] = (
               description="ROS params YAML for all nodes; empty = share/edge_ai_ros/config/perception.yaml"),
     LaunchArg(name="namespace", default="", description="Namespace of every node of the graph"),
     LaunchArg(name="model", default="",
-              description="Model manifest (*.manifest.json) to serve; empty = the params file's model_manifest"),
+              description="Model manifest (*.manifest.json), or an .onnx file (inspected, compiled FP32, cached) "
+                          "to serve; empty = the params file's model_manifest"),
     LaunchArg(name="backend", default="",
               description="Engine backend: auto, onnxruntime, openvino or tensorrt; empty = the params file's"),
     LaunchArg(name="camera_topic", default="image",

@@ -63,6 +63,9 @@ _ROLLBACK_CHECK_S = 0.2
 _PACE_WAIT_S = 0.05  # a swap warms up right after a frame ends, or after this long without frames
 
 
+INSTANCE_MASK_LAYOUTS = ("yolov8_seg",)  # detection layouts that also publish an instance-id mask
+
+
 class InferenceNode(LifecycleNode):
     """Serves one perception model: images in, detections/classification/masks out."""
 
@@ -109,7 +112,8 @@ class InferenceNode(LifecycleNode):
         served = ServedModel(model_id=perception.model_id, manifest_path=settings.model_manifest,
                              backend=perception.engine_info.backend, task=perception.manifest.task)
         self._swapper.reset(served)
-        self._create_outputs(perception.manifest.task, settings)
+        self._create_outputs(perception.manifest.task, settings,
+                             instance_masks=perception.manifest.decoder.layout in INSTANCE_MASK_LAYOUTS)
         self._announce(perception, served)
         self.get_logger().info(
             f"configured: model {perception.model_id} ({perception.manifest.task}) on {perception.engine_info.backend}"
@@ -226,6 +230,8 @@ class InferenceNode(LifecycleNode):
     def _publish(self, result: Any, header: Any) -> None:
         if "detections" in self._outputs:
             self._outputs["detections"].publish(conversions.to_detection_array(result, header))
+            if "instance_masks" in self._outputs:
+                self._outputs["instance_masks"].publish(conversions.to_mask_image(result, header))
             if "detections_vision" in self._outputs:
                 self._outputs["detections_vision"].publish(
                     conversions.to_detection2d_array(result, header, self._vision))
@@ -235,11 +241,13 @@ class InferenceNode(LifecycleNode):
             self._outputs["segmentation"].publish(conversions.to_mask_image(result, header))
 
     # ---- resources ---------------------------------------------------------------------
-    def _create_outputs(self, task: str, settings: NodeSettings) -> None:
+    def _create_outputs(self, task: str, settings: NodeSettings, *, instance_masks: bool = False) -> None:
         qos = output_qos()
         if task == "detection":
             self._outputs["detections"] = self.create_lifecycle_publisher(
                 conversions.DetectionArray, "detections", qos)
+            if instance_masks:  # mono8, pixel k = the k-th detection of the same frame (docs/detectors.md)
+                self._outputs["instance_masks"] = self.create_lifecycle_publisher(Image, "instance_masks", qos)
             self._vision = conversions.load_vision_msgs() if settings.publish_vision_msgs else None
             if settings.publish_vision_msgs and self._vision is None:
                 self.get_logger().warning("publish_vision_msgs is true but vision_msgs is not installed; skipped")

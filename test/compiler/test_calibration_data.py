@@ -47,9 +47,38 @@ def test_sampling_is_even_and_capped() -> None:
     assert evenly_spaced(3, 5) == [0, 1, 2]
 
 
-def test_wrong_image_size_names_the_file(image_folder: Path) -> None:
-    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(image_folder / "frame_005.png")
-    with pytest.raises(CompileError, match=r"frame_005.png is 40x40.*64x48"):
+def test_photos_of_mixed_sizes_are_letterboxed_one_by_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    photos = {}
+    for i, (w, h) in enumerate([(64, 48), (40, 90), (33, 33), (120, 20), (64, 48), (17, 50), (80, 60), (50, 50)]):
+        photos[f"photo_{i}.jpg"] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(photos[f"photo_{i}.jpg"]).save(tmp_path / f"photo_{i}.jpg", quality=95)
+    data = load_calibration_set(_config(tmp_path, holdout_every=4), SPEC, INPUT)
+    assert len(data.calibration) + len(data.holdout) == len(photos)
+    tall = np.asarray(Image.open(tmp_path / "photo_1.jpg").convert("RGB"))
+    expected = preprocess(tall, SPEC)[0]
+    assert any(np.array_equal(t, expected) for t in (*data.calibration, *data.holdout))
+    assert all(t.shape == (1, 3, 32, 32) for t in data.calibration)
+
+
+def test_real_photo_crops_of_mixed_sizes_each_match_the_serving_preprocess(tmp_path: Path) -> None:
+    cbook = pytest.importorskip("matplotlib.cbook")
+    photo = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+    crops = {"a_full.jpg": photo, "b_face.png": photo[50:350, 150:400], "c_wide.jpg": photo[300:400, :],
+             "d_tall.png": photo[:, 200:260], "e_small.jpg": photo[::9, ::9]}
+    for name, crop in crops.items():
+        Image.fromarray(np.ascontiguousarray(crop)).save(tmp_path / name, quality=95)
+    data = load_calibration_set(_config(tmp_path, holdout_every=5, min_samples=4), SPEC, INPUT)
+    tensors = [*data.calibration, *data.holdout]
+    assert len(tensors) == len(crops) and len({t.tobytes() for t in tensors}) == len(crops)
+    for name in crops:
+        served = preprocess(np.asarray(Image.open(tmp_path / name).convert("RGB")), SPEC)[0]
+        assert any(np.array_equal(t, served) for t in tensors), name
+
+
+def test_unreadable_image_names_the_file(image_folder: Path) -> None:
+    (image_folder / "frame_005.png").write_bytes(b"not a png")
+    with pytest.raises(CompileError, match=r"frame_005.png cannot be read"):
         load_calibration_set(_config(image_folder), SPEC, INPUT)
 
 

@@ -96,4 +96,4 @@ def test_unknown_kind_and_layout_are_refused() -> None:
     with pytest.raises(ManifestError, match="decoder.kind 'ssd' is unknown.*yolo, classification"):
         make_decoder(DecoderSpec(kind="ssd"), LABELS)
     with pytest.raises(ManifestError, match="decoder.layout"):
-        DecoderSpec(kind="yolo", layout="yolox")
+        DecoderSpec(kind="yolo", layout="yolo_nas")

@@ -72,6 +72,8 @@ def quantize_to_qdq(
     """Calibrate ``model_path`` on ``tensors`` and write the QDQ model to ``output_path``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    from edge_ai_ros.compiler.calibrate.prepare_graph import prepare_for_quantization
+
     if not tensors:
         raise CompileError("no calibration tensors", fix="pass a calibration source with frames")
     model_path = ensure_qdq_opset(model_path, output_path.parent)  # Q/DQ axis needs opset 13+
@@ -84,9 +86,10 @@ def quantize_to_qdq(
         extra["QuantizeBias"] = False  # TensorRT fuses float bias itself
     if options.method == "percentile":
         extra["CalibPercentile"] = options.percentile
+    prepared = prepare_for_quantization(model_path, output_path.with_name(f"{output_path.stem}.prepared.onnx"))
     try:
         quantize_static(
-            str(model_path), str(output_path), _TensorReader(input_name, tensors),
+            str(prepared), str(output_path), _TensorReader(input_name, tensors),
             quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
             activation_type=QuantType.QInt8 if s8s8 else QuantType.QUInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=list(options.nodes_to_exclude), calibrate_method=methods[options.method],
