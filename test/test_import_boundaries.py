@@ -27,7 +27,7 @@ TORCH_BLOCKED = ("torch", "torchvision", "torch_pruning", "safetensors.torch")
 RUNTIMES = ("onnxruntime", "openvino", "tensorrt", "torch")
 # The serving path (docs/ARCHITECTURE.md); engines/torch_backend.py is the reference path, not serving.
 SERVING_PREFIXES = ("edge_ai_ros.imaging", "edge_ai_ros.preprocess", "edge_ai_ros.engines", "edge_ai_ros.decoders",
-                    "edge_ai_ros.pipeline", "edge_ai_ros.ros")
+                    "edge_ai_ros.pipeline", "edge_ai_ros.serving", "edge_ai_ros.ros")
 NOT_SERVING = ("edge_ai_ros.engines.torch_backend",)
 
 # Runs in a fresh interpreter: block some top-level names, import each module, report as JSON.

@@ -4,7 +4,7 @@ Every failure is a BagError that says what to do: a missing bag, a topic that is
 (the ones that are, are listed), a truncated or corrupt storage file (with how many messages
 were read before it broke). An MCAP file cut short (a killed recorder) does not open in
 rosbags, which reads the summary at its end; its intact front is streamed instead
-(``edge_ai_ros.replay.mcap_salvage``), and the error at the cut says how far it got.
+(``edge_ai_ros.bags.salvage``), and the error at the cut says how far it got.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class BagImage:
 def _read_errors() -> tuple[type[BaseException], ...]:
     from rosbags.rosbag2 import ReaderError
 
-    from edge_ai_ros.replay.mcap_salvage import STREAM_ERRORS
+    from edge_ai_ros.bags.salvage import STREAM_ERRORS
 
     return (ReaderError, sqlite3.DatabaseError, struct.error, KeyError, *STREAM_ERRORS)
 
@@ -106,7 +106,7 @@ class BagReader:
     def topics(self) -> dict[str, TopicInfo]:
         """Topic name -> type and message count, from the bag's metadata."""
         if self._salvage is not None:
-            from edge_ai_ros.replay import mcap_salvage
+            from edge_ai_ros.bags import salvage as mcap_salvage
 
             counts = mcap_salvage.metadata_counts(self.path) if self.path.is_dir() else {}
             return {name: TopicInfo(name=name, msgtype=msgtype, count=counts.get(name, 0))
@@ -129,7 +129,7 @@ class BagReader:
 
     def _stream(self, topic: str, msgtype: str) -> Iterator[tuple[int, str, bytes]]:
         if self._salvage is not None:
-            from edge_ai_ros.replay import mcap_salvage
+            from edge_ai_ros.bags import salvage as mcap_salvage
 
             for timestamp, data in mcap_salvage.messages(self._salvage, topic):
                 yield timestamp, msgtype, data

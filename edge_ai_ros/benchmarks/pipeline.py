@@ -1,6 +1,6 @@
 """Latency of one manifest's pipeline on each CPU backend: per-stage medians, a table and JSON.
 
-    python -m edge_ai_ros.pipeline_benchmark --manifest M.manifest.json --runs 50 --json out.json
+    python -m edge_ai_ros.benchmarks.pipeline --manifest M.manifest.json --runs 50 --json out.json
 
 Frames are 640x480 generated road scenes (edge_ai_ros.demo.scene, no torch). The inference
 column is the engine's own latency; preprocess is also timed for both resample settings so the

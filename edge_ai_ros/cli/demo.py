@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
     """Run the graph until the bag ends; return plain data about what went out and came back."""
-    from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
+    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
 
     specs = node_specs(options_from_args(args, bag=args.bag))
     print(f"edge-ai-ros demo: {describe(specs)} replaying {args.bag}", flush=True)

@@ -60,7 +60,7 @@ def describe(specs: tuple[NodeSpec, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
+    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
 
     try:
         specs = node_specs(options_from_args(args))

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.bags.results_bag import frames_from_outputs, write_results_bag
+from edge_ai_ros.bags.source import BagSource, TopicScan, decode_frame
 from edge_ai_ros.errors import ConfigError, EdgeAiError, InvalidInputError
 from edge_ai_ros.manifest import ModelManifest, load_manifest
-from edge_ai_ros.replay.bag_source import BagSource, TopicScan, decode_frame
 from edge_ai_ros.replay.compare import ComparisonSummary, Tolerances, compare_runs
 from edge_ai_ros.replay.golden import (
     GoldenFile,
@@ -36,7 +37,6 @@ from edge_ai_ros.replay.golden import (
     save_golden,
 )
 from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
-from edge_ai_ros.replay.results_bag import frames_from_outputs, write_results_bag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +182,7 @@ def _verdict(job: ReplayJob, cmp: ComparisonSummary | None, notes: Sequence[str]
 
 def run_replay(job: ReplayJob) -> ReplayResult:
     """Replay one bag through the node; see the module docstring for what is written where."""
-    from edge_ai_ros.ros.bag_replayer import ReplayerConfig, replay_frames
+    from edge_ai_ros.ros.drivers.bag_replayer import ReplayerConfig, replay_frames
 
     manifest = load_manifest(job.manifest)
     model = identity_of(manifest, job.backend)

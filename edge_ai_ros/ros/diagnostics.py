@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from edge_ai_ros.ros.serving_stats import StatsSnapshot
+from edge_ai_ros.serving.serving_stats import StatsSnapshot
 
 REJECT_WARN_FRACTION = 0.1
 DROP_WARN_FRACTION = 0.5

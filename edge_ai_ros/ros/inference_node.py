@@ -11,7 +11,7 @@ contention per frame); their callbacks only stash the message (FrameQueue); one 
 converts, infers and publishes, so a slow model drops stale frames instead of queueing. With
 ``publish_frame_timings`` each frame's stage times follow its output (ros/frame_timings.py).
 
-Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): ros/hot_swap.py, run in their own
+Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): serving/hot_swap.py, run in their own
 reentrant callback group so frames keep flowing while a new model loads.
 """
 
@@ -38,13 +38,8 @@ from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
-from edge_ai_ros.ros.frame_queue import FrameQueue
-from edge_ai_ros.ros.heap import trim_heap
-from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg, retune
-from edge_ai_ros.ros.model_slot import ModelSlot
 from edge_ai_ros.ros.node_main import spin_node
-from edge_ai_ros.ros.output_log import OutputLog, frame_confidence
 from edge_ai_ros.ros.params import (
     DECODER_PARAMS,
     NodeSettings,
@@ -54,7 +49,12 @@ from edge_ai_ros.ros.params import (
     read_settings,
 )
 from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
-from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
+from edge_ai_ros.serving.frame_queue import FrameQueue
+from edge_ai_ros.serving.heap import trim_heap
+from edge_ai_ros.serving.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
+from edge_ai_ros.serving.model_slot import ModelSlot
+from edge_ai_ros.serving.output_log import OutputLog, frame_confidence
+from edge_ai_ros.serving.serving_stats import EMPTY, ServingStats
 
 _LOG_THROTTLE_S = 2.0
 _WORKER_POLL_S = 0.1

@@ -24,9 +24,9 @@ from typing import Any
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.manifest import load_manifest
 from edge_ai_ros.pipeline import Perception
-from edge_ai_ros.ros.heap import trim_heap
-from edge_ai_ros.ros.model_slot import ModelSlot
-from edge_ai_ros.ros.output_log import OutputLog, WindowSummary
+from edge_ai_ros.serving.heap import trim_heap
+from edge_ai_ros.serving.model_slot import ModelSlot
+from edge_ai_ros.serving.output_log import OutputLog, WindowSummary
 
 
 @dataclass(frozen=True, kw_only=True)

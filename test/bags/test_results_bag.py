@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from rosbags.rosbag2 import Reader
 
-from edge_ai_ros.errors import BagError
-from edge_ai_ros.replay.golden import FrameDetections
-from edge_ai_ros.replay.results_bag import (
+from edge_ai_ros.bags.results_bag import (
     DETECTION_ARRAY,
     decode_detection_array,
     encode_detection_array,
@@ -17,6 +15,8 @@ from edge_ai_ros.replay.results_bag import (
     read_results_bag,
     write_results_bag,
 )
+from edge_ai_ros.errors import BagError
+from edge_ai_ros.replay.golden import FrameDetections
 from edge_ai_ros.results import Detection
 
 FRAME = FrameDetections(index=0, stamp_ns=1_700_000_000_250_000_000, detections=(

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from replay_bags import TOPIC, pixels, write_bag
 
+from edge_ai_ros.bags.source import BagSource, decode_frame
 from edge_ai_ros.errors import BagError
-from edge_ai_ros.replay.bag_source import BagSource, decode_frame
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tiny_models import detector_manifest
 
+from edge_ai_ros.benchmarks.pipeline import main
 from edge_ai_ros.engines.registry import available_backends
-from edge_ai_ros.pipeline_benchmark import main
 
 
 def test_report_has_every_backend_and_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

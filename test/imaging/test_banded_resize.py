@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_ai_ros.banded_resize import BandedResizer, split_row
+from edge_ai_ros.imaging.banded_resize import BandedResizer, split_row
 from edge_ai_ros.manifest import PreprocessSpec
 from edge_ai_ros.preprocess import preprocess
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_ai_ros.box_reduce import box_reduce, exact_factor
+from edge_ai_ros.imaging.box_reduce import box_reduce, exact_factor
 from edge_ai_ros.imaging.raw import decode_raw, encode_raw
 from edge_ai_ros.manifest import PreprocessSpec
 from edge_ai_ros.preprocess import preprocess

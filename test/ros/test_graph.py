@@ -20,7 +20,7 @@ pytest.importorskip("edge_ai_ros.msg", reason="the project's interfaces are not 
 from image_bags import write_image_bag  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
-from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: E402
+from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # noqa: E402
 from edge_ai_ros.ros.graph_spec import GraphOptions, node_specs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

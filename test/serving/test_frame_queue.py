@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from edge_ai_ros.errors import ConfigError
-from edge_ai_ros.ros.frame_queue import FrameQueue
+from edge_ai_ros.serving.frame_queue import FrameQueue
 
 
 def test_latest_policy_keeps_only_the_newest_and_counts_the_replaced_one() -> None:

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from edge_ai_ros.ros import heap
+from edge_ai_ros.serving import heap
 
 # Three 900 KB buffers per "frame" (DDS sample, C message, Python array), freed after each frame.
 _FRAMES = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "keep":
-    from edge_ai_ros.ros.heap import keep_frame_buffers
+    from edge_ai_ros.serving.heap import keep_frame_buffers
     assert keep_frame_buffers()
 def frame():
     bufs = [np.empty(921_600, np.uint8) for _ in range(3)]

@@ -30,8 +30,8 @@ from edge_ai_ros.imaging.raw import encode_raw  # noqa: E402
 from edge_ai_ros.manifest import PreprocessSpec, load_manifest, save_manifest  # noqa: E402
 from edge_ai_ros.msg import ModelInfo  # noqa: E402
 from edge_ai_ros.pipeline import Perception  # noqa: E402
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.qos import latched_qos  # noqa: E402
 from edge_ai_ros.srv import SwapModel  # noqa: E402
 

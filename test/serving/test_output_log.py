@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from edge_ai_ros.ros.hot_swap import RollbackPolicy, collapse_reason
-from edge_ai_ros.ros.output_log import OutputLog, WindowSummary
+from edge_ai_ros.serving.hot_swap import RollbackPolicy, collapse_reason
+from edge_ai_ros.serving.output_log import OutputLog, WindowSummary
 
 
 def _log(times: list[float], model: str = "a", confidence: float = 0.9) -> OutputLog:

@@ -38,12 +38,12 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
+from edge_ai_ros.bags.source import COMPRESSED, READ_ERRORS, Frame, header_stamp_ns
 from edge_ai_ros.errors import BagError, ConfigError, EdgeAiError
 from edge_ai_ros.msg import DetectionArray
-from edge_ai_ros.replay.bag_source import COMPRESSED, READ_ERRORS, Frame, header_stamp_ns
+from edge_ai_ros.ros.drivers.replay_stages import NodeTimings, frame_stages, now
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
-from edge_ai_ros.ros.replay_stages import NodeTimings, frame_stages, now
 
 _MIN_DEPTH = 10  # QoS history and node queue depth in regression mode (more when more frames are in flight)
 _MAX_IN_FLIGHT = 1000  # the node's qos_depth / queue_size limit

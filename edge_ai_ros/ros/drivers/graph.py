@@ -29,7 +29,7 @@ from rclpy.parameter import Parameter
 
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.ros.camera_source import CameraSource
-from edge_ai_ros.ros.detection_collector import DetectionCollector
+from edge_ai_ros.ros.drivers.detection_collector import DetectionCollector
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.graph_spec import CAMERA_SOURCE, INFERENCE_NODE, LIFECYCLE_MANAGER, NodeSpec
 from edge_ai_ros.ros.spin_thread import SpinThread

@@ -1,7 +1,7 @@
 """Benchmark the inference node as deployed: 640x480 rgb8 frames at 30 Hz from another process.
 
 Two phases in one run, with the same frame, QoS, Fast DDS profile and publisher process:
-1. transport baseline: a bare rclpy echo process (ros/transport_echo.py, taking frames with the
+1. transport baseline: a bare rclpy echo process (ros/drivers/transport_echo.py, taking frames with the
    node's own intake and ``frame_executor``) answers each frame at once, so we see what
    publish -> callback costs any rclpy subscriber. The node is already up (idle) so the machine
    looks the same in both phases.
@@ -9,7 +9,7 @@ Two phases in one run, with the same frame, QoS, Fast DDS profile and publisher 
    answered frame carries its own stage times (ros/frame_timings.py).
 All times are CLOCK_MONOTONIC, shared by the processes, so each frame's end-to-end (publish ->
 detections received) splits into transport in, node stages and transport out, and its overhead
-is its own end-to-end minus its own engine time (ros/node_bench_report.py). Resident memory
+is its own end-to-end minus its own engine time (benchmarks/node_report.py). Resident memory
 comes from /proc/<pid>/status after warm-up; /proc/<pid>/maps tells whether torch was loaded.
 The client is spun like the node's intake (ros/spin_thread.py): a downstream subscriber that
 is quick to take what the node publishes.
@@ -32,18 +32,18 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, Header
 
+from edge_ai_ros.benchmarks.node_report import BenchResult, FrameLog, baseline_rows, node_rows, spreads
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.ros import frame_timings
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
-from edge_ai_ros.ros.node_bench_report import BenchResult, FrameLog, baseline_rows, node_rows, spreads
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.qos import image_qos, output_qos
 from edge_ai_ros.ros.spin_thread import SpinThread
 
 NAMESPACE = "/bench_node"
 ECHO_NAMESPACE = "/bench_echo"
-ECHO_MODULE = "edge_ai_ros.ros.transport_echo"
+ECHO_MODULE = "edge_ai_ros.ros.drivers.transport_echo"
 
 
 @dataclass(frozen=True, kw_only=True)

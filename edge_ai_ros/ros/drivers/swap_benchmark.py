@@ -29,8 +29,8 @@ from std_msgs.msg import Header
 from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.qos import image_qos, output_qos
 from edge_ai_ros.srv import SwapModel
 

@@ -8,7 +8,7 @@ same frames, in the same run and with the same Fast DDS profile and QoS as the i
 node. It takes frames exactly as the inference node does (ros/frame_intake.py, parameter
 ``frame_executor``), so the baseline moves with the node's own intake.
 
-    python -m edge_ai_ros.ros.transport_echo --ros-args -r __ns:=/bench_echo
+    python -m edge_ai_ros.ros.drivers.transport_echo --ros-args -r __ns:=/bench_echo
 """
 
 from __future__ import annotations
