@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.atomic_io import atomic_write_text
-from edge_ai_ros.ros.frame_timings import FrameTimes
+from edge_ai_ros.serving.frame_times import FrameTimes
 
 # (key, label) in table order; node stages come from FrameTimes.stages_ms
 ROWS: tuple[tuple[str, str], ...] = (

@@ -19,7 +19,7 @@ from edge_ai_ros.benchmarks.node_report import (  # noqa: E402
     write_json,
 )
 from edge_ai_ros.ros import frame_timings  # noqa: E402
-from edge_ai_ros.ros.frame_timings import FrameTimes  # noqa: E402
+from edge_ai_ros.serving.frame_times import FrameTimes  # noqa: E402
 
 
 def _times(stamp_ns: int, callback: float, inference_s: float) -> FrameTimes:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from std_msgs.msg import Float64MultiArray
 
 from edge_ai_ros.ros import frame_timings
-from edge_ai_ros.ros.frame_timings import FrameTimes
+from edge_ai_ros.serving.frame_times import FrameTimes
 
 # The part of a frame's latency that ROS adds: nothing here decodes, infers or draws.
 ROS_PATH_STAGES = ("transport_in", "queue_wait", "build_publish", "transport_out")
