@@ -22,8 +22,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from edge_ai_ros.errors import BagError, ConfigError
-from edge_ai_ros.replay.golden import FrameDetections
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 DETECTION_ARRAY = "edge_ai_ros/msg/DetectionArray"
 _INTERFACES = ("Detection", "DetectionArray", "Classification", "ModelInfo")

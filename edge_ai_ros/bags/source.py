@@ -22,10 +22,10 @@ from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.typesys import Stores, get_typestore
 
 from edge_ai_ros.bags import salvage as mcap_salvage
+from edge_ai_ros.bags.fingerprint import BagFingerprint, BagIdentity
 from edge_ai_ros.errors import BagError, InvalidInputError
 from edge_ai_ros.imaging.compressed import codec_of, decode_compressed
 from edge_ai_ros.imaging.raw import SUPPORTED_ENCODINGS, decode_raw
-from edge_ai_ros.replay.golden import BagFingerprint, BagIdentity
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"

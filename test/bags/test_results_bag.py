@@ -16,8 +16,7 @@ from edge_ai_ros.bags.results_bag import (
     write_results_bag,
 )
 from edge_ai_ros.errors import BagError
-from edge_ai_ros.replay.golden import FrameDetections
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 FRAME = FrameDetections(index=0, stamp_ns=1_700_000_000_250_000_000, detections=(
     Detection(class_id=1, label="person", score=0.75, box=(1.0, 2.0, 3.5, 4.5)),))

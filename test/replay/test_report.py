@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edge_ai_ros.bags.fingerprint import BagIdentity
 from edge_ai_ros.imaging.draw import CANDIDATE_STYLE_COLOUR, GOLDEN_STYLE_COLOUR
 from edge_ai_ros.replay.compare import Tolerances, compare_runs
-from edge_ai_ros.replay.golden import BagIdentity, FrameDetections, ModelIdentity, make_golden
+from edge_ai_ros.replay.golden import ModelIdentity, make_golden
 from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 CAR = Detection(class_id=0, label="car", score=0.9, box=(10.0, 10.0, 60.0, 50.0))
 BAG = BagIdentity(name="b", topic="/t", fingerprint="sha256:0", frame_count=2)
