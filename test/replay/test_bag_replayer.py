@@ -18,7 +18,8 @@ from edge_ai_ros.bags.results_bag import decode_detection_array, encode_detectio
 from edge_ai_ros.bags.source import COMPRESSED, BagSource, Frame  # noqa: E402
 from edge_ai_ros.errors import ConfigError  # noqa: E402
 from edge_ai_ros.results import FrameDetections  # noqa: E402
-from edge_ai_ros.ros.drivers.bag_replayer import ReplayerConfig, ReplayOutcome, _Collector, replay_frames  # noqa: E402
+from edge_ai_ros.replay.player import ReplayerConfig, ReplayOutcome  # noqa: E402
+from edge_ai_ros.ros.drivers.bag_replayer import _Collector, replay_frames  # noqa: E402
 from edge_ai_ros.ros.drivers.replay_stages import ROS_PATH_STAGES  # noqa: E402
 
 

@@ -17,7 +17,8 @@ from edge_ai_ros.bags.results_bag import read_results_bag  # noqa: E402
 from edge_ai_ros.bags.source import BagSource  # noqa: E402
 from edge_ai_ros.errors import BagError, ConfigError  # noqa: E402
 from edge_ai_ros.replay.golden import load_golden  # noqa: E402
-from edge_ai_ros.replay.session import ReplayJob, run_replay  # noqa: E402
+from edge_ai_ros.replay.session import ReplayJob  # noqa: E402
+from edge_ai_ros.ros.drivers.replay_process import run_replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 
 import rclpy
 from rclpy.context import Context
@@ -39,56 +38,16 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 from edge_ai_ros.bags.source import COMPRESSED, READ_ERRORS, Frame, header_stamp_ns
-from edge_ai_ros.errors import BagError, ConfigError, EdgeAiError
+from edge_ai_ros.errors import BagError, EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.replay.player import DEFAULT_REPLAYER_CONFIG, CollectedOutput, ReplayerConfig, ReplayOutcome
 from edge_ai_ros.ros.drivers.replay_stages import NodeTimings, frame_stages, now
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
 
 _MIN_DEPTH = 10  # QoS history and node queue depth in regression mode (more when more frames are in flight)
-_MAX_IN_FLIGHT = 1000  # the node's qos_depth / queue_size limit
 _SPIN_SLICE_S = 0.05  # longest a spin waits before the loop re-checks its stop condition or deadline
 _RECORDS_WAIT_S = 2.0  # for the node's last stage records, which it publishes just after the outputs
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReplayerConfig:
-    namespace: str = "replay"
-    domain_id: int | None = None  # None: ROS_DOMAIN_ID from the environment
-    max_in_flight: int = 1  # frames published and not yet answered
-    frame_timeout_s: float = 10.0  # a frame with no output after this is recorded as unanswered
-    startup_timeout_s: float = 30.0  # discovery between the replayer and the node
-    node_parameters: dict[str, object] = field(default_factory=dict)
-    stage_timings: bool = True  # the node publishes per-frame stage times; outputs carry stages_ms
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_in_flight <= _MAX_IN_FLIGHT:
-            raise ConfigError("max_in_flight", f"must be 1..{_MAX_IN_FLIGHT}, got {self.max_in_flight}",
-                              fix="1 (default) replays frame by frame; more overlaps reading with inference")
-        if self.frame_timeout_s <= 0 or self.startup_timeout_s <= 0:
-            raise ConfigError("timeouts", "must be positive")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CollectedOutput:
-    index: int
-    stamp_ns: int
-    log_time_ns: int
-    data: bytes  # DetectionArray CDR
-    latency_s: float
-    sent_at: float = 0.0  # replay_stages.now() at publish
-    received_at: float = 0.0  # and when the output was taken
-    stages_ms: Mapping[str, float] = field(default_factory=dict)  # replay_stages.frame_stages; {} if off
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReplayOutcome:
-    outputs: tuple[CollectedOutput, ...]
-    frames_published: int
-    unanswered: tuple[int, ...]  # frame indices without an output within frame_timeout_s
-    unexpected_outputs: int  # outputs whose stamp matched no frame in flight
-    wall_s: float
-    read_error: str = ""  # why reading the bag stopped early, "" if it did not
 
 
 class _Collector:
@@ -238,7 +197,7 @@ def _play(frames: Iterable[Frame], replayer: BagReplayer, executor: SingleThread
 
 
 def replay_frames(frames: Iterable[Frame], *, msgtype: str, manifest: str, backend: str,
-                  config: ReplayerConfig = ReplayerConfig()) -> ReplayOutcome:
+                  config: ReplayerConfig = DEFAULT_REPLAYER_CONFIG) -> ReplayOutcome:
     """Start the node in regression mode, play ``frames``, return every output and its latency."""
     from edge_ai_ros.ros.inference_node import InferenceNode
 
