@@ -9,16 +9,14 @@ the end-to-end splits into transport in, the node's stages and transport out.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.benchmark_json import write_benchmark_json
 from edge_ai_ros.serving.frame_times import FrameTimes
+from edge_ai_ros.stats import LatencySummary, summarize
 
 # (key, label) in table order; node stages come from FrameTimes.stages_ms
 ROWS: tuple[tuple[str, str], ...] = (
@@ -40,20 +38,6 @@ ROWS: tuple[tuple[str, str], ...] = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class Spread:
-    p50: float
-    p99: float
-    mean: float
-
-    @staticmethod
-    def of(values: list[float]) -> Spread:
-        if not values:
-            return Spread(p50=float("nan"), p99=float("nan"), mean=float("nan"))
-        arr = np.asarray(values, dtype=np.float64)
-        return Spread(p50=float(np.percentile(arr, 50)), p99=float(np.percentile(arr, 99)), mean=float(arr.mean()))
-
-
-@dataclass(frozen=True, kw_only=True)
 class BenchResult:
     frames_sent: int
     frames_answered: int  # detections received for a measured frame
@@ -62,7 +46,7 @@ class BenchResult:
     frames_dropped_by_node: int
     answered_fraction: float
     baseline_answered: int  # measured frames the bare echo answered (0: no baseline)
-    latency_ms: dict[str, Spread]  # ROWS key -> spread over frames
+    latency_ms: dict[str, LatencySummary]  # ROWS key -> summary over frames
     rss_mb: float
     torch_loaded: bool
     model_id: str
@@ -114,8 +98,9 @@ def baseline_rows(sent: Mapping[int, float], log: FrameLog) -> dict[str, list[fl
     return {"baseline_transport_in": one_way, "baseline_round_trip": round_trip}
 
 
-def spreads(rows: Mapping[str, list[float]]) -> dict[str, Spread]:
-    return {key: Spread.of(list(rows.get(key, []))) for key, _ in ROWS}
+def spreads(rows: Mapping[str, list[float]]) -> dict[str, LatencySummary]:
+    """The shared summary (edge_ai_ros.stats) of every row; NaN where a row has no frames."""
+    return {key: summarize(rows.get(key, [])) for key, _ in ROWS}
 
 
 def format_table(result: BenchResult) -> str:
@@ -144,4 +129,4 @@ def write_json(result: BenchResult, path: Path, config: Mapping[str, Any],
                             "result": asdict(result)}
     if frames is not None:
         data["frames_ms"] = {key: [round(v, 4) for v in values] for key, values in frames.items()}
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    write_benchmark_json(path, data)

@@ -1,4 +1,4 @@
-"""Latency of one manifest's pipeline on each CPU backend: per-stage medians, a table and JSON.
+"""Latency of one manifest's pipeline on each CPU backend: per-stage summaries, a table and JSON.
 
     python -m edge_ai_ros.benchmarks.pipeline --manifest M.manifest.json --runs 50 --json out.json
 
@@ -10,7 +10,6 @@ cost of the manifest's choice is visible. A benchmark, not a test: it asserts no
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -18,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.benchmark_json import write_benchmark_json
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import available_backends
 from edge_ai_ros.manifest import PreprocessSpec, load_manifest
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.preprocess import preprocess
+from edge_ai_ros.stats import summarize
 
 STAGES = ("preprocess", "inference", "postprocess", "total")
 
@@ -45,9 +45,8 @@ def _frames(count: int) -> list[np.ndarray]:
 
 
 def _stats(seconds: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {"p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
+    """The shared summary (edge_ai_ros.stats) in milliseconds."""
+    return summarize(seconds, scale=1e3).to_dict()
 
 
 def bench_backend(config: BenchConfig, backend: str, frames: list[np.ndarray]) -> dict[str, object]:
@@ -63,7 +62,7 @@ def bench_backend(config: BenchConfig, backend: str, frames: list[np.ndarray]) -
         info = perception.engine_info
     return {"backend": backend, "backend_version": info.backend_version, "precision": info.precision,
             "device": info.device, "details": dict(info.details),
-            "stages": {stage: _stats(values) for stage, values in samples.items()}}
+            "stages_ms": {stage: _stats(values) for stage, values in samples.items()}}
 
 
 def bench_preprocess(config: BenchConfig, frames: list[np.ndarray]) -> dict[str, dict[str, float]]:
@@ -93,10 +92,10 @@ def _timed(call: Callable[[int], object], runs: int) -> list[float]:
 def print_table(report: dict[str, object]) -> None:
     print(f"{'backend':<12} {'precision':<9} " + " ".join(f"{s + ' p50':>16}" for s in STAGES) + "  (ms)")
     for row in report["backends"]:  # type: ignore[attr-defined]
-        cells = " ".join(f"{row['stages'][s]['p50_ms']:>16.3f}" for s in STAGES)
+        cells = " ".join(f"{row['stages_ms'][s]['p50']:>16.3f}" for s in STAGES)
         print(f"{row['backend']:<12} {row['precision']:<9} {cells}")
-    for resample, stats in report["preprocess_only"].items():  # type: ignore[attr-defined]
-        print(f"preprocess only, resample={resample}: p50 {stats['p50_ms']:.3f} ms, p90 {stats['p90_ms']:.3f} ms")
+    for resample, stats in report["preprocess_only_ms"].items():  # type: ignore[attr-defined]
+        print(f"preprocess only, resample={resample}: p50 {stats['p50']:.3f} ms, p90 {stats['p90']:.3f} ms")
 
 
 def run(config: BenchConfig) -> dict[str, object]:
@@ -105,7 +104,7 @@ def run(config: BenchConfig) -> dict[str, object]:
         "manifest": str(config.manifest), "runs": config.runs, "warmup": config.warmup,
         "threads": config.threads or "all", "frame": "640x480 generated road scene",
         "backends": [bench_backend(config, b, frames) for b in config.backends],
-        "preprocess_only": bench_preprocess(config, frames),
+        "preprocess_only_ms": bench_preprocess(config, frames),
     }
 
 
@@ -124,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run(config)
     print_table(report)
     if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        write_benchmark_json(args.json, report)
     return 0
 
 

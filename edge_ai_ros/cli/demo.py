@@ -85,8 +85,8 @@ def _write_report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[Path, 
 def _title(s: Any) -> str:
     parts = [f"{s.model_id} on {s.backend}", f"{s.frames_answered}/{s.frames_published} frames",
              f"{s.fps:.1f} fps"]
-    if s.latency_ms_p50 is not None:
-        parts.append(f"e2e p50 {s.latency_ms_p50:.1f} ms")
+    if s.latency_ms is not None:
+        parts.append(f"e2e p50 {s.latency_ms['p50']:.1f} ms")
     if s.map50 is not None:
         parts.append(f"mAP@0.5 {s.map50['map']:.3f}")
     return "   |   ".join(parts)

@@ -10,9 +10,8 @@ import collections
 import threading
 from dataclasses import dataclass
 
-import numpy as np
-
 from edge_ai_ros.results import StageTimings
+from edge_ai_ros.stats import LatencySummary, summarize
 
 STAGES = ("preprocess", "inference", "postprocess", "node_total", "input_age")
 
@@ -24,7 +23,7 @@ class StatsSnapshot:
     dropped: int
     rejected: int
     last_rejection: str
-    percentiles_ms: dict[str, tuple[float, float]]  # stage -> (p50, p99); absent when no samples
+    percentiles_ms: dict[str, LatencySummary]  # stage -> summary of the window; absent when no samples
 
     def minus(self, older: StatsSnapshot) -> tuple[int, int, int, int]:
         """(in, out, dropped, rejected) counted since ``older``."""
@@ -61,10 +60,10 @@ class ServingStats:
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
-            samples = {stage: np.asarray(w) for stage, w in self._windows.items() if w}
+            samples = {stage: list(w) for stage, w in self._windows.items() if w}
             counts = dict(self._counts)
             last = self._last_rejection
-        pct = {stage: (float(np.percentile(a, 50)), float(np.percentile(a, 99))) for stage, a in samples.items()}
+        pct = {stage: summarize(values) for stage, values in samples.items()}
         return StatsSnapshot(frames_in=counts.get("in", 0), frames_out=counts.get("out", 0),
                              dropped=counts.get("dropped", 0), rejected=counts.get("rejected", 0),
                              last_rejection=last, percentiles_ms=pct)

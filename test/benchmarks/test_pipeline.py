@@ -20,7 +20,7 @@ def test_report_has_every_backend_and_stage(tmp_path: Path, capsys: pytest.Captu
     report = json.loads(out.read_text())
     assert [row["backend"] for row in report["backends"]] == backends
     for row in report["backends"]:
-        assert set(row["stages"]) == {"preprocess", "inference", "postprocess", "total"}
-        assert row["stages"]["inference"]["p50_ms"] > 0
-    assert set(report["preprocess_only"]) == {"bilinear", "fast"}
+        assert set(row["stages_ms"]) == {"preprocess", "inference", "postprocess", "total"}
+        assert row["stages_ms"]["inference"]["p50"] > 0
+    assert set(report["preprocess_only_ms"]) == {"bilinear", "fast"}
     assert "inference p50" in capsys.readouterr().out

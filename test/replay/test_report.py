@@ -57,7 +57,7 @@ def test_report_without_golden_has_latency_and_no_overlays(tmp_path: Path) -> No
 def test_latency_percentiles_in_milliseconds() -> None:
     stats = latency_percentiles([i / 1000 for i in range(1, 101)])
     assert stats["p50"] == np.percentile(np.arange(1, 101), 50)
-    assert stats["max"] == 100.0 and latency_percentiles([]) == {}
+    assert stats["max"] == 100.0 and stats["count"] == 100 and latency_percentiles([]) == {}
 
 
 def test_stage_table_per_stage_percentiles_over_frames_that_have_the_stage(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_stage_table_per_stage_percentiles_over_frames_that_have_the_stage(tmp_p
     stages = stage_percentiles(frames)
     assert list(stages) == ["transport_in", "inference", "total"]
     assert stages["transport_in"]["p50"] == 50.0 and stages["transport_in"]["max"] == 100.0
-    assert stages["inference"] == {"p50": 4.0, "p90": 4.0, "p99": 4.0, "max": 4.0}
+    assert stages["inference"] == {"count": 101, "mean": 4.0, "p50": 4.0, "p90": 4.0, "p99": 4.0, "max": 4.0}
     assert stages["total"]["max"] == 1000.0
     data = ReportInput(title="t", facts=[], latencies_s=[0.01], stages_ms=stages)
     files = write_report(data, {}.get, tmp_path)

@@ -89,7 +89,7 @@ def test_demo_command_writes_sheet_and_summary(bag_and_model: tuple[Path, Path],
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_published"] == 12 and summary["frames_answered"] == 12
-    assert summary["model_id"] == "tiny-detector" and summary["latency_ms_p50"] > 0
+    assert summary["model_id"] == "tiny-detector" and summary["latency_ms"]["p50"] > 0
     assert summary["map50"]["frames_scored"] == 12
     assert (out / "contact_sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "frames published / answered | 12 / 12" in (out / "summary.md").read_text()

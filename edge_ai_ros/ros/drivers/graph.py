@@ -14,7 +14,6 @@ an entity ready in a busy callback group, and rclpy 7.1.6 then loops over it hol
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from edge_ai_ros.ros.drivers.detection_collector import DetectionCollector
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.graph_spec import CAMERA_SOURCE, INFERENCE_NODE, LIFECYCLE_MANAGER, NodeSpec
 from edge_ai_ros.ros.spin_thread import SpinThread
+from edge_ai_ros.stats import summarize
 
 _EXECUTOR_THREADS = 4
 _JOIN_S = 10.0
@@ -216,7 +216,7 @@ class LiveMeter:
         return LiveLine(
             frames_in=len(camera.published) if camera is not None else 0, frames_out=len(received),
             fps=len(fresh) / elapsed,
-            e2e_p50_ms=statistics.median(r.latency_s * 1e3 for r in fresh) if fresh else None,
+            e2e_p50_ms=summarize((r.latency_s for r in fresh), scale=1e3).p50 if fresh else None,
             engine_p50_ms=_engine_p50(self._runner),
         )
 

@@ -10,11 +10,10 @@ count (from /proc/<pid>/status) before and after the swaps.
 from __future__ import annotations
 
 import array
-import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,14 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.benchmarks.swap_report import SwapBenchResult
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
 from edge_ai_ros.srv import SwapModel
+from edge_ai_ros.stats import summarize
 
 NAMESPACE = "/bench_swap"
 NODE = f"{NAMESPACE}/inference_node"
@@ -50,31 +50,6 @@ class SwapBenchConfig:
     between_swaps_s: float = 1.0  # frames served by each model before the next swap
     startup_timeout_s: float = 60.0
     log_path: Path | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class SwapBenchResult:
-    swaps_ok: int
-    swaps_requested: int
-    frames_sent: int
-    frames_answered: int
-    frames_sent_during_swaps: int
-    frames_dropped_during_swaps: int
-    frames_unanswered_outside_swaps: int
-    max_gap_ms_client: float  # between consecutive answers received here, within swap windows
-    max_gap_ms_node: float  # the largest max_output_gap_s the node reported
-    frame_period_ms: float
-    swap_ms: tuple[float, float, float]  # request -> switch in the node: p50, p90, max
-    answer_ms: tuple[float, float]  # request -> answer at the client: p50, max
-    model_id_changes: int
-    rss_mb: tuple[float, float, float]  # before, after the first round trip, after all swaps
-    threads: tuple[int, int]  # before, after
-    model_ids: tuple[str, str]
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def rss_growth(self) -> float:
-        return self.rss_mb[2] / self.rss_mb[0] - 1.0
 
 
 class _Client(Node):
@@ -201,7 +176,6 @@ def _result(client: _Client, config: SwapBenchConfig, windows: list[tuple[float,
     received = sorted(a[2] for a in answers)
     gaps = [b - a for a, b in zip(received, received[1:], strict=False) if any(w0 <= b and a <= w1 for w0, w1 in windows)]
     ids = [a[1] for a in answers]
-    swap_ms = np.asarray([o.swap_duration_s * 1e3 for o in outcomes if o.success] or [float("nan")])
     return SwapBenchResult(
         swaps_ok=sum(o.success for o in outcomes), swaps_requested=len(outcomes), frames_sent=len(sent),
         frames_answered=len(answered), frames_sent_during_swaps=len(in_window),
@@ -210,36 +184,10 @@ def _result(client: _Client, config: SwapBenchConfig, windows: list[tuple[float,
         max_gap_ms_client=max(gaps, default=0.0) * 1e3,
         max_gap_ms_node=max((o.max_output_gap_s for o in outcomes if o.success), default=0.0) * 1e3,
         frame_period_ms=1e3 / config.hz,
-        swap_ms=(float(np.percentile(swap_ms, 50)), float(np.percentile(swap_ms, 90)), float(swap_ms.max())),
-        answer_ms=(float(np.median(answer_s)) * 1e3, max(answer_s) * 1e3),
+        swap_ms=summarize((o.swap_duration_s for o in outcomes if o.success), scale=1e3),
+        answer_ms=summarize(answer_s, scale=1e3),
         model_id_changes=sum(1 for a, b in zip(ids, ids[1:], strict=False) if a != b),
         rss_mb=rss, threads=threads,
         model_ids=(outcomes[0].previous_model_id, outcomes[0].new_model_id),
         failures=[o.message for o in outcomes if not o.success],
     )
-
-
-def format_table(r: SwapBenchResult) -> str:
-    rows = [
-        ("models A / B", f"{r.model_ids[0]} / {r.model_ids[1]}"),
-        ("swaps ok / requested", f"{r.swaps_ok} / {r.swaps_requested}"),
-        ("frames sent / answered", f"{r.frames_sent} / {r.frames_answered}"),
-        ("frames dropped during swaps (target 0)", f"{r.frames_dropped_during_swaps} of {r.frames_sent_during_swaps}"),
-        ("frames unanswered outside swaps", str(r.frames_unanswered_outside_swaps)),
-        ("longest gap during swaps, client / node", f"{r.max_gap_ms_client:.1f} / {r.max_gap_ms_node:.1f} ms "
-                                                    f"(target <= {2 * r.frame_period_ms:.0f} ms)"),
-        ("swap duration p50 / p90 / max", " / ".join(f"{v:.1f}" for v in r.swap_ms) + " ms"),
-        ("service answer p50 / max", " / ".join(f"{v:.1f}" for v in r.answer_ms) + " ms"),
-        ("model_id changes in the answers", f"{r.model_id_changes} (expected {r.swaps_ok})"),
-        ("node RSS before / after 2 / after all", " / ".join(f"{v:.1f}" for v in r.rss_mb)
-         + f" MiB ({100 * r.rss_growth:+.1f}%, target < 5%)"),
-        ("node threads before / after", f"{r.threads[0]} / {r.threads[1]}"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def write_json(result: SwapBenchResult, path: Path, config: SwapBenchConfig) -> None:
-    data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-            "result": {**asdict(result), "rss_growth": result.rss_growth}}
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
