@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_ai_ros.benchmarks.swap_report import format_table, write_json
     from edge_ai_ros.ros.drivers.swap_benchmark import SwapBenchConfig, run_swap_benchmark
-    from edge_ai_ros.ros.params import DEMO_MANIFEST  # noqa: PLC0415 - rclpy loads here, not at --help
+    from edge_ai_ros.ros.params import DEMO_MANIFEST  # rclpy loads here, not at --help
 
     config = SwapBenchConfig(model_a=args.model_a or str(DEMO_MANIFEST), model_b=args.model_b, backend=args.backend,
                              swaps=args.swaps, hz=args.hz, between_swaps_s=args.between, log_path=args.node_log)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_params_files() -> tuple[str, ...]:
-    from edge_ai_ros.ros.middleware import config_file  # noqa: PLC0415 - no ROS import happens here
+    from edge_ai_ros.ros.middleware import config_file  # no ROS import happens here
 
     return (str(config_file("perception.yaml")),)
 
@@ -60,7 +60,7 @@ def describe(specs: tuple[NodeSpec, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
+    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # rclpy loads here
 
     try:
         specs = node_specs(options_from_args(args))

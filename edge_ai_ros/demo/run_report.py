@@ -72,7 +72,7 @@ def _latency_ms(latencies_s: Sequence[float]) -> dict[str, float] | None:
 
 def score_map(outcomes: Sequence[FrameOutcome], truth: GroundTruthSet) -> dict[str, Any]:
     """mAP@0.5 over the answered frames that have ground truth."""
-    from edge_ai_ros.metrics.map import mean_average_precision  # noqa: PLC0415
+    from edge_ai_ros.metrics.map import mean_average_precision
 
     preds, gts = [], []
     for o in outcomes:
@@ -167,7 +167,7 @@ def pick_sheet_frames(outcomes: Sequence[FrameOutcome], count: int) -> list[Fram
 
 def _scaled_tile(image: np.ndarray, detections: Sequence[Detection], width: int) -> np.ndarray:
     """Resize first, then draw, so boxes and labels stay crisp and readable on the sheet."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     scale = width / image.shape[1]
     size = (width, max(1, round(image.shape[0] * scale)))
@@ -194,10 +194,10 @@ def _ms(seconds: float | None) -> float | None:
 
 def read_bag_frames(bag: str | Path, topic: str, indices: set[int]) -> dict[int, np.ndarray]:
     """RGB pixels of the frames at ``indices`` of one image topic (for drawing the sheet)."""
-    from rosbags.highlevel import AnyReader  # noqa: PLC0415
+    from rosbags.highlevel import AnyReader
 
-    from edge_ai_ros.imaging.compressed import decode_compressed  # noqa: PLC0415
-    from edge_ai_ros.imaging.raw import decode_raw  # noqa: PLC0415
+    from edge_ai_ros.imaging.compressed import decode_compressed
+    from edge_ai_ros.imaging.raw import decode_raw
 
     images: dict[int, np.ndarray] = {}
     with AnyReader([Path(bag)]) as reader:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState
@@ -31,9 +31,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from edge_ai_ros.errors import EdgeAiError, InvalidInputError
+from edge_ai_ros.msg import Classification as ClassificationMsg
+from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
@@ -70,7 +73,7 @@ class InferenceNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._slot = ModelSlot()
+        self._slot: ModelSlot[Perception] = ModelSlot()
         self._stats = ServingStats()
         self._log = OutputLog()
         self._swapper = HotSwapper(self._slot, self._log, load=self._load_model, announce=self._announce,
@@ -160,7 +163,7 @@ class InferenceNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self.release_resources()
-        super().destroy_node()
+        super().destroy_node()  # type: ignore[no-untyped-call]  # rclpy's own method, unannotated
 
     # ---- frames ------------------------------------------------------------------------
     def _on_frame(self, msg: Image | CompressedImage) -> None:
@@ -195,8 +198,7 @@ class InferenceNode(LifecycleNode):
             else:
                 rgb = conversions.compressed_to_rgb(msg, max_pixels=settings.max_image_pixels)
             converted = frame_timings.now()
-            with self._slot.lease() as leased:
-                perception = cast("Perception | None", leased)
+            with self._slot.lease() as perception:
                 if perception is None:
                     return
                 result = perception.run(rgb)
@@ -239,7 +241,7 @@ class InferenceNode(LifecycleNode):
         qos = output_qos()
         if task == "detection":
             self._outputs["detections"] = self.create_lifecycle_publisher(
-                conversions.DetectionArray, "detections", qos)
+                DetectionArray, "detections", qos)
             self._vision = conversions.load_vision_msgs() if settings.publish_vision_msgs else None
             if settings.publish_vision_msgs and self._vision is None:
                 self.get_logger().warning("publish_vision_msgs is true but vision_msgs is not installed; skipped")
@@ -248,12 +250,12 @@ class InferenceNode(LifecycleNode):
                     self._vision.Detection2DArray, "detections_vision", qos)
         elif task == "classification":
             self._outputs["classification"] = self.create_lifecycle_publisher(
-                conversions.ClassificationMsg, "classification", qos)
+                ClassificationMsg, "classification", qos)
         else:
             self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
         if settings.publish_frame_timings:
             self._outputs["frame_timings"] = self.create_lifecycle_publisher(
-                frame_timings.Float64MultiArray, frame_timings.TOPIC, qos)
+                Float64MultiArray, frame_timings.TOPIC, qos)
 
     def _stop_frames(self) -> None:
         self._swapper.set_serving(False)  # a swap that is still loading will not install
@@ -348,7 +350,7 @@ class InferenceNode(LifecycleNode):
         updated = live_changes(settings, params)
         self._settings = updated  # first: a swap installing now re-applies these (see _announce)
         if any(p.name in DECODER_PARAMS for p in params):
-            perception = cast("Perception | None", self._slot.peek())
+            perception = self._slot.peek()
             try:
                 if perception is not None:
                     retune(perception, updated)
@@ -359,7 +361,7 @@ class InferenceNode(LifecycleNode):
         return ""
 
     def _publish_diagnostics(self) -> None:
-        perception = cast("Perception | None", self._slot.peek())
+        perception = self._slot.peek()
         state = self._state_machine.current_state[1]
         ctx = ServingContext(
             name=self.get_fully_qualified_name(), hardware_id=self.get_name(), state=state,
@@ -406,19 +408,21 @@ def _fill(response: Any, outcome: SwapOutcome) -> Any:
 
 
 def swap_model_type() -> type:
-    from edge_ai_ros.srv import SwapModel  # noqa: PLC0415 - keeps the generated import in one place
+    from edge_ai_ros.srv import SwapModel  # keeps the generated import in one place
 
-    return SwapModel
+    service: type = SwapModel
+    return service
 
 
 def model_info_type() -> type:
-    from edge_ai_ros.msg import ModelInfo  # noqa: PLC0415 - keeps the generated import in one place
+    from edge_ai_ros.msg import ModelInfo  # keeps the generated import in one place
 
-    return ModelInfo
+    message: type = ModelInfo
+    return message
 
 
 def _header_now(node: LifecycleNode) -> Any:
-    from std_msgs.msg import Header  # noqa: PLC0415
+    from std_msgs.msg import Header
 
     return Header(stamp=node.get_clock().now().to_msg())
 

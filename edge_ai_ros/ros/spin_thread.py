@@ -29,7 +29,7 @@ _STOP_TIMEOUT_S = 5.0
 
 def events_executor_available() -> bool:
     try:
-        from rclpy.experimental.events_executor import EventsExecutor  # noqa: F401, PLC0415
+        from rclpy.experimental.events_executor import EventsExecutor  # noqa: F401
     except ImportError:
         return False
     return True
@@ -43,7 +43,7 @@ def make_executor(kind: str, node: Node) -> tuple[Executor, str, Callable[[], No
     if kind not in FRAME_EXECUTORS:
         raise ValueError(f"executor kind {kind!r} is not one of {FRAME_EXECUTORS}")
     if kind == "events" and events_executor_available():
-        from rclpy.experimental.events_executor import EventsExecutor  # noqa: PLC0415
+        from rclpy.experimental.events_executor import EventsExecutor
 
         executor = EventsExecutor(context=node.context)
         return executor, "events", executor.wake

@@ -89,7 +89,7 @@ Announcer = Callable[[Perception, ServedModel], None]
 class HotSwapper:
     """Swaps the model in ``slot``; the node tells it whether it is serving (active)."""
 
-    def __init__(self, slot: ModelSlot, log: OutputLog, *, load: Loader, announce: Announcer, logger: Any) -> None:
+    def __init__(self, slot: ModelSlot[Perception], log: OutputLog, *, load: Loader, announce: Announcer, logger: Any) -> None:
         self._slot, self._log, self._load, self._announce, self._logger = slot, log, load, announce, logger
         self._busy = threading.Lock()
         self._install = threading.Lock()  # orders the switch against deactivate/cleanup

@@ -11,22 +11,27 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 class Closable(Protocol):
     def close(self) -> None: ...
 
 
-class ModelSlot:
+M = TypeVar("M", bound=Closable)
+
+
+class ModelSlot(Generic[M]):
+    """Holds one model of type ``M`` (the node's: a Perception); hands it out typed."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current: Closable | None = None
+        self._current: M | None = None
         self._frame_done = threading.Condition()
         self._frames = 0
 
     @contextlib.contextmanager
-    def lease(self) -> Iterator[object | None]:
+    def lease(self) -> Iterator[M | None]:
         """Hold the current model for one frame (None when the slot is empty)."""
         try:
             with self._lock:
@@ -46,11 +51,11 @@ class ModelSlot:
             seen = self._frames
             return self._frame_done.wait_for(lambda: self._frames != seen, timeout=timeout_s)
 
-    def peek(self) -> object | None:
+    def peek(self) -> M | None:
         """The current model without holding it (for info and diagnostics only)."""
         return self._current
 
-    def replace(self, new: Closable | None) -> Closable | None:
+    def replace(self, new: M | None) -> M | None:
         """Install ``new`` between two frames and return the previous model (not closed)."""
         with self._lock:
             old, self._current = self._current, new

@@ -34,9 +34,10 @@ class ReceivedDetections:
 
 
 def detection_array_type() -> type:
-    from edge_ai_ros.msg import DetectionArray  # noqa: PLC0415 - generated interfaces load on use
+    from edge_ai_ros.msg import DetectionArray  # generated interfaces load on use
 
-    return DetectionArray
+    message: type = DetectionArray
+    return message
 
 
 def _as_received(msg: Any, received_ns: int) -> ReceivedDetections:

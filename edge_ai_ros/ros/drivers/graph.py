@@ -49,7 +49,7 @@ def _make_node(spec: NodeSpec, context: Context, *, hold_camera: bool) -> Node:
     if spec.remappings:
         common["cli_args"] = ["--ros-args", *(arg for a, b in spec.remappings for arg in ("-r", f"{a}:={b}"))]
     if spec.executable == INFERENCE_NODE:
-        from edge_ai_ros.ros.inference_node import InferenceNode  # noqa: PLC0415
+        from edge_ai_ros.ros.inference_node import InferenceNode
 
         return InferenceNode(spec.name, **common)
     if spec.executable == CAMERA_SOURCE:
@@ -57,7 +57,7 @@ def _make_node(spec: NodeSpec, context: Context, *, hold_camera: bool) -> Node:
             common["parameter_overrides"].append(Parameter("autostart", value=False))
         return CameraSource(**common)
     if spec.executable == LIFECYCLE_MANAGER:
-        from edge_ai_ros.ros.lifecycle_manager import LifecycleManager  # noqa: PLC0415
+        from edge_ai_ros.ros.lifecycle_manager import LifecycleManager
 
         return LifecycleManager(node_name=spec.name, **common)
     raise ConfigError("executable", f"unknown executable {spec.executable!r}", fix="use inference_node, "

@@ -130,7 +130,7 @@ class _Client(Node):
 def _frame(config: BenchConfig) -> Image:
     rng = np.random.default_rng(0)
     try:
-        from edge_ai_ros.demo.scene import render, sample_world  # noqa: PLC0415 - optional realism
+        from edge_ai_ros.demo.scene import render, sample_world  # optional realism
 
         rgb = render(sample_world(rng, config.width, config.height), rng).image
     except (ImportError, TypeError):

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Float64MultiArray
 
 from edge_ai_ros.ros import frame_timings
 from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
@@ -30,7 +31,7 @@ class TransportEcho(Node):
         super().__init__("transport_echo", start_parameter_services=False, enable_rosout=False,
                          **kwargs)  # type: ignore[arg-type]
         kind = str(self.declare_parameter("frame_executor", "events").value)
-        self._reply = self.create_publisher(frame_timings.Float64MultiArray, "frame_timings", output_qos())
+        self._reply = self.create_publisher(Float64MultiArray, "frame_timings", output_qos())
         self.intake = FrameIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_image)],
                                   image_qos(depth=5, reliability="best_effort"), executor=kind)
         self.get_logger().info(f"echoing {self.intake.topic_names} (frame executor {self.intake.executor_kind})")
