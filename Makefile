@@ -45,8 +45,10 @@ test: setup
 	$(MAKE) --no-print-directory pytest || status=1; \
 	exit $$status
 
+# ruff, then the import contracts of .importlinter (layers, no cycles, rclpy only in ros/, no torch in serving).
 lint:
 	$(VENV)/bin/ruff check --output-format concise .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Twice: everything against tensorrt-stubs 10.x, then the TensorRT modules against TensorRT 11.
 typecheck:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_ai_ros.atomic_io import atomic_write_text, file_sha256
-from edge_ai_ros.engines.base import TensorSpec
 from edge_ai_ros.errors import ManifestError
+from edge_ai_ros.tensors import TensorSpec
 
 SCHEMA_VERSION = 1
 TASKS = ("detection", "classification", "segmentation")

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_ai_ros.banded_resize import BandedResizer
 from edge_ai_ros.decoders import DecodeFn, Decoder, bind_outputs, make_decoder
 from edge_ai_ros.engines.base import Engine, EngineInfo, TensorSpec
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import load_engine
 from edge_ai_ros.errors import ManifestError
+from edge_ai_ros.imaging.banded_resize import BandedResizer
 from edge_ai_ros.manifest import DecoderSpec, ModelManifest, load_manifest, verify_artifact
 from edge_ai_ros.preprocess import InputCanvas
 from edge_ai_ros.results import FrameResult, StageTimings
@@ -39,7 +39,7 @@ class Perception:
         decoder: DecoderSpec | None = None, parallel_resize: bool = False,
     ) -> None:
         """``decoder`` replaces the manifest's decoder spec (e.g. the node's threshold parameters).
-        ``parallel_resize`` resizes on two threads with identical pixels (banded_resize.py)."""
+        ``parallel_resize`` resizes on two threads with identical pixels (imaging/banded_resize.py)."""
         self._manifest_path = Path(manifest_path)
         self._manifest = load_manifest(self._manifest_path)
         self._declared_decoder = self._manifest.decoder
@@ -55,7 +55,7 @@ class Perception:
         except ManifestError:
             self._engine.close()
             raise
-        # the helper thread only serves plain bilinear (banded_resize.py); "fast" never uses it
+        # the helper thread only serves plain bilinear (imaging/banded_resize.py); "fast" never uses it
         bilinear = self._manifest.preprocess.resample == "bilinear"
         self._resizer = BandedResizer() if parallel_resize and bilinear else None
         self._canvas = InputCanvas(self._manifest.preprocess)

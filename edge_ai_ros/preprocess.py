@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from edge_ai_ros.banded_resize import BandedResizer
-from edge_ai_ros.box_reduce import box_reduce, exact_factor
 from edge_ai_ros.errors import InvalidInputError
+from edge_ai_ros.imaging.banded_resize import BandedResizer
+from edge_ai_ros.imaging.box_reduce import box_reduce, exact_factor
 from edge_ai_ros.manifest import PreprocessSpec
 
 
@@ -46,9 +46,9 @@ def _resize(image: np.ndarray, width: int, height: int, resample: str = "bilinea
     "fast" lets Pillow box-reduce by the integer part of the scale before the bilinear pass
     (reducing_gap=1); the result differs slightly from plain bilinear, so a model must be
     trained and served with the same setting (it is in the manifest). Where that is an exact
-    2x or 4x reduce, numpy makes the same pixels faster (box_reduce.py; uint16 values 0-255,
+    2x or 4x reduce, numpy makes the same pixels faster (imaging/box_reduce.py; uint16 values 0-255,
     channel-planar). A ``resizer`` makes plain bilinear on two threads with the same pixels
-    (banded_resize.py).
+    (imaging/banded_resize.py).
     """
     if image.shape[1] == width and image.shape[0] == height:
         return image

@@ -48,3 +48,12 @@ class FrameResult:
     classification: Classification | None = None
     mask: np.ndarray | None = None  # uint8 HxW class ids, original image size
     timings: StageTimings = field(default_factory=StageTimings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameDetections:
+    """Detections for one input frame, keyed by the image's header stamp (ns)."""
+
+    index: int  # position of the frame on the topic, 0-based
+    stamp_ns: int
+    detections: tuple[Detection, ...] = ()

@@ -24,7 +24,7 @@ from edge_ai_ros.ros.graph_spec import LAUNCH_ARGUMENTS, NodeSpec, node_specs, o
 
 def default_params_file() -> str:
     """share/edge_ai_ros/config/perception.yaml of the installed package."""
-    from ament_index_python.packages import get_package_share_directory  # noqa: PLC0415
+    from ament_index_python.packages import get_package_share_directory
 
     return os.path.join(get_package_share_directory("edge_ai_ros"), "config", "perception.yaml")
 
@@ -33,7 +33,7 @@ def serving_model(model: str, backend: str) -> str:
     """model:=x.onnx is inspected and compiled (FP32, cached) into a manifest; a manifest passes through."""
     if not model:
         return model
-    from edge_ai_ros.inspection.serve_model import manifest_for_serving  # noqa: PLC0415
+    from edge_ai_ros.inspection.serve_model import manifest_for_serving
 
     return manifest_for_serving(model, backend=backend)
 
@@ -53,8 +53,8 @@ def graph_action_kwargs(values: Mapping[str, str], params_file: str) -> list[tup
 
 
 def _node_actions(context: Any) -> list[Any]:
-    from launch.substitutions import LaunchConfiguration  # noqa: PLC0415
-    from launch_ros.actions import LifecycleNode, Node  # noqa: PLC0415
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import LifecycleNode, Node
 
     values = {arg.name: LaunchConfiguration(arg.name).perform(context) for arg in LAUNCH_ARGUMENTS}
     values["model"] = serving_model(values.get("model", ""), values.get("backend", ""))
@@ -64,9 +64,9 @@ def _node_actions(context: Any) -> list[Any]:
 
 
 def generate_launch_description() -> Any:
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction  # noqa: PLC0415
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
-    from launch import LaunchDescription  # noqa: PLC0415
+    from launch import LaunchDescription
 
     arguments = [DeclareLaunchArgument(arg.name, default_value=arg.default, description=arg.description)
                  for arg in LAUNCH_ARGUMENTS]

@@ -1,14 +1,22 @@
-"""Architecture rules that imports must keep (docs/ARCHITECTURE.md):
+"""Architecture rules that imports must keep (docs/ARCHITECTURE.md).
 
-- only edge_ai_ros/ros/ imports rclpy or generated interfaces: every other module imports in a
-  fresh interpreter where those are blocked;
-- the serving path never imports torch: its modules import with torch blocked;
-- backends import their runtime lazily: importing them loads no onnxruntime/openvino/tensorrt/torch.
+The layers, the absence of cycles and the rclpy/torch bans are import-linter contracts
+(.importlinter, run by `make lint`); they count every import statement, function-level and
+TYPE_CHECKING ones included. Here:
+
+- the contracts hold, and import-linter does see an import made inside a function;
+- no module outside edge_ai_ros/ros/ names the generated interfaces (edge_ai_ros.msg/srv/action)
+  in any import statement (import-linter cannot see them: rosidl installs them elsewhere);
+- what actually loads at import time: every module outside ros/ imports in a fresh interpreter
+  where rclpy and the interfaces are blocked, the serving path imports with torch blocked, and
+  backends import their runtime lazily (importing them loads no onnxruntime/openvino/tensorrt/torch).
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import shutil
 import subprocess
 import sys
 from functools import cache
@@ -23,11 +31,12 @@ ROS_BLOCKED = (
     "std_msgs", "sensor_msgs", "builtin_interfaces", "diagnostic_msgs", "lifecycle_msgs", "std_srvs",
     "action_msgs", "rcl_interfaces", "vision_msgs",
 )
+GENERATED_INTERFACES = ("edge_ai_ros.msg", "edge_ai_ros.srv", "edge_ai_ros.action")
 TORCH_BLOCKED = ("torch", "torchvision", "torch_pruning", "safetensors.torch")
 RUNTIMES = ("onnxruntime", "openvino", "tensorrt", "torch")
 # The serving path (docs/ARCHITECTURE.md); engines/torch_backend.py is the reference path, not serving.
 SERVING_PREFIXES = ("edge_ai_ros.imaging", "edge_ai_ros.preprocess", "edge_ai_ros.engines", "edge_ai_ros.decoders",
-                    "edge_ai_ros.pipeline", "edge_ai_ros.ros")
+                    "edge_ai_ros.pipeline", "edge_ai_ros.serving", "edge_ai_ros.ros")
 NOT_SERVING = ("edge_ai_ros.engines.torch_backend",)
 
 # Runs in a fresh interpreter: block some top-level names, import each module, report as JSON.
@@ -143,3 +152,52 @@ def test_the_blocker_really_blocks() -> None:
     """Guards the test itself: a blocked import must fail in the probe interpreter."""
     report = probe(("numpy",), ["numpy"])
     assert "blocked by test_import_boundaries" in str(report["numpy"].get("error"))
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module an import statement anywhere in ``path`` names (function bodies included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_only_ros_names_the_generated_interfaces() -> None:
+    offenders = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if is_ros_adapter(module_name(path)) or "__pycache__" in path.parts:
+            continue
+        hits = {n for n in imported_names(path) if any(n == g or n.startswith(g + ".") for g in GENERATED_INTERFACES)}
+        if hits:
+            offenders[module_name(path)] = sorted(hits)
+    assert not offenders, f"generated interfaces imported outside edge_ai_ros/ros/: {offenders}"
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe is not None, "import-linter is not installed (requirements/dev.txt)"
+    return subprocess.run([exe, "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_import_linter_contracts_hold() -> None:
+    result = _lint_imports(REPO_ROOT)
+    assert result.returncode == 0, f"lint-imports found broken contracts:\n{result.stdout}\n{result.stderr}"
+    assert "0 broken" in result.stdout
+
+
+def test_import_linter_sees_imports_inside_functions(tmp_path: Path) -> None:
+    """Guards the contracts themselves: an import hidden in a function body breaks a layers contract."""
+    package = tmp_path / "layered"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "low.py").write_text("def use_high() -> None:\n    from layered import high  # noqa: F401\n")
+    (package / "high.py").write_text("from layered import low  # noqa: F401\n")
+    (tmp_path / ".importlinter").write_text(
+        "[importlinter]\nroot_package = layered\n\n[importlinter:contract:one]\nname = high over low\n"
+        "type = layers\nlayers =\n    layered.high\n    layered.low\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0 and "layered.low -> layered.high (l.2)" in result.stdout, result.stdout

@@ -17,12 +17,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edge_ai_ros.bags.source import COMPRESSED, IMAGE
 from edge_ai_ros.errors import BagError, ConfigError
 from edge_ai_ros.imaging.compressed import encode_compressed
 from edge_ai_ros.imaging.raw import encode_raw
 
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
 STORAGES = ("sqlite3", "mcap")
 
 

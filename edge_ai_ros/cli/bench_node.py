@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_params(items: list[str]) -> dict[str, object]:
     """``["threads=1", "drop_policy=latest"]`` -> {"threads": 1, "drop_policy": "latest"}."""
-    from edge_ai_ros.errors import ConfigError  # noqa: PLC0415 - keeps --help fast
+    from edge_ai_ros.errors import ConfigError  # keeps --help fast
 
     out: dict[str, object] = {}
     for item in items:
@@ -39,8 +39,8 @@ def parse_params(items: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.node_bench_report import format_table, write_json  # noqa: PLC0415
-    from edge_ai_ros.ros.node_benchmark import BenchConfig, run_benchmark  # noqa: PLC0415
+    from edge_ai_ros.benchmarks.node_report import format_table, write_json
+    from edge_ai_ros.ros.drivers.node_benchmark import BenchConfig, run_benchmark
 
     config = BenchConfig(manifest=args.model, backend=args.backend, frames=args.frames,
                          warmup_frames=args.warmup_frames, baseline_frames=args.baseline_frames, hz=args.hz,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.params import DEMO_MANIFEST  # noqa: PLC0415 - rclpy loads here, not at --help
-    from edge_ai_ros.ros.swap_benchmark import SwapBenchConfig, format_table, run_swap_benchmark, write_json
+    from edge_ai_ros.benchmarks.swap_report import format_table, write_json
+    from edge_ai_ros.ros.drivers.swap_benchmark import SwapBenchConfig, run_swap_benchmark
+    from edge_ai_ros.ros.params import DEMO_MANIFEST  # rclpy loads here, not at --help
 
     config = SwapBenchConfig(model_a=args.model_a or str(DEMO_MANIFEST), model_b=args.model_b, backend=args.backend,
                              swaps=args.swaps, hz=args.hz, between_swaps_s=args.between, log_path=args.node_log)
@@ -34,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge-ai-ros bench-swap: {err}", file=sys.stderr)
         return 1
     print(format_table(result))
-    write_json(result, args.json, config)
+    write_json(result, args.json, dataclasses.asdict(config))
     print(f"wrote {args.json}")
     return 0 if result.swaps_ok == result.swaps_requested else 1

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
     """Run the graph until the bag ends; return plain data about what went out and came back."""
-    from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
+    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # rclpy loads here
 
     specs = node_specs(options_from_args(args, bag=args.bag))
     print(f"edge-ai-ros demo: {describe(specs)} replaying {args.bag}", flush=True)
@@ -60,9 +60,9 @@ def _span_s(published: list[Any], received: list[Any]) -> float:
 
 
 def _write_report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[Path, ...]:
-    from edge_ai_ros.atomic_io import atomic_write_text  # noqa: PLC0415
-    from edge_ai_ros.demo import run_report as rr  # noqa: PLC0415
-    from edge_ai_ros.imaging.draw import save_png  # noqa: PLC0415
+    from edge_ai_ros.atomic_io import atomic_write_text
+    from edge_ai_ros.demo import run_report as rr
+    from edge_ai_ros.imaging.draw import save_png
 
     gt_path = Path(args.ground_truth) if args.ground_truth else Path(args.bag) / GROUND_TRUTH_NAME
     truth = rr.load_ground_truth(gt_path) if args.ground_truth or gt_path.is_file() else None
@@ -85,8 +85,8 @@ def _write_report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[Path, 
 def _title(s: Any) -> str:
     parts = [f"{s.model_id} on {s.backend}", f"{s.frames_answered}/{s.frames_published} frames",
              f"{s.fps:.1f} fps"]
-    if s.latency_ms_p50 is not None:
-        parts.append(f"e2e p50 {s.latency_ms_p50:.1f} ms")
+    if s.latency_ms is not None:
+        parts.append(f"e2e p50 {s.latency_ms['p50']:.1f} ms")
     if s.map50 is not None:
         parts.append(f"mAP@0.5 {s.map50['map']:.3f}")
     return "   |   ".join(parts)

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.inspection.model import inspect_onnx, write_manifest  # noqa: PLC0415 - loads onnx
+    from edge_ai_ros.inspection.model import inspect_onnx, write_manifest  # loads onnx
 
     try:
         found = inspect_onnx(args.onnx, labels_file=args.labels, layout=args.layout, imgsz=args.imgsz)

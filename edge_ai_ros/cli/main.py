@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench-node": ("edge_ai_ros.cli.bench_node", "benchmark the inference node with 30 Hz camera frames"),
     "bench-swap": ("edge_ai_ros.cli.bench_swap", "hot-swap two models 20 times under 30 Hz frames and report"),
     "compress": ("edge_ai_ros.cli.compress", "prune, distil and quantize a model from a recipe"),
+    "params": ("edge_ai_ros.cli.params", "print the inference node's documented params file or parameter table"),
     "replay": ("edge_ai_ros.cli.replay", "replay a rosbag2 bag through the node and compare with golden"),
     "train-demo": ("edge_ai_ros.cli.train_demo", "train the demo detector on generated road scenes"),
 }

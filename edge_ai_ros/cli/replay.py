@@ -106,7 +106,7 @@ def print_result(result: ReplayResult) -> None:
 
 
 def _run_serial(jobs: list[ReplayJob]) -> list[ReplayResult]:
-    from edge_ai_ros.replay.session import run_replay
+    from edge_ai_ros.ros.drivers.replay_process import run_replay
 
     results = []
     for job in jobs:

@@ -41,13 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_params_files() -> tuple[str, ...]:
-    from edge_ai_ros.ros.middleware import config_file  # noqa: PLC0415 - no ROS import happens here
+    from edge_ai_ros.ros.middleware import config_file  # no ROS import happens here
 
     return (str(config_file("perception.yaml")),)
 
 
 def options_from_args(args: argparse.Namespace, *, bag: str = "") -> GraphOptions:
-    from edge_ai_ros.inspection.serve_model import manifest_for_serving  # noqa: PLC0415 - onnx only for .onnx
+    from edge_ai_ros.inspection.serve_model import manifest_for_serving  # onnx only for .onnx
 
     bag = bag or getattr(args, "bag", "")
     model = manifest_for_serving(args.model, backend=args.backend) if args.model else ""
@@ -64,7 +64,7 @@ def describe(specs: tuple[NodeSpec, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: PLC0415 - rclpy loads here
+    from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # rclpy loads here
 
     try:
         specs = node_specs(options_from_args(args))

@@ -8,7 +8,6 @@ the cache and gate are exercised) and loaded through the engine registry, as the
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -20,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.benchmark_json import write_benchmark_json
+from edge_ai_ros.stats import summarize
 
 LOG = logging.getLogger(__name__)
 CONFIGS: tuple[tuple[str, str], ...] = (
@@ -57,7 +58,9 @@ def time_calls(call: Callable[[], object], iterations: int, warmup: int) -> list
 
 
 def _stats(samples: Sequence[float]) -> tuple[float, float]:
-    return float(np.percentile(samples, 50) * 1e3), float(np.percentile(samples, 99) * 1e3)
+    """p50 and p99 in ms, from the shared summary (edge_ai_ros.stats)."""
+    summary = summarize(samples, scale=1e3)
+    return summary.p50, summary.p99
 
 
 def torch_row(name: str, model: Any, size: int, iterations: int) -> Row:
@@ -155,7 +158,7 @@ def markdown(rows: Sequence[Row], facts: dict[str, Any]) -> str:
 def write_reports(rows: Sequence[Row], out_dir: Path, meta: dict[str, Any]) -> tuple[Path, Path]:
     facts = summary(rows)
     data = {"meta": meta, "rows": [asdict(r) for r in rows], "summary": facts}
-    json_path = atomic_write_text(out_dir / "bench.json", json.dumps(data, indent=2) + "\n")
+    json_path = write_benchmark_json(out_dir / "bench.json", data)
     md_path = atomic_write_text(out_dir / "bench.md", markdown(rows, facts))
     return json_path, md_path
 

@@ -2,7 +2,7 @@
 
 The bag's topic is read once, keeping the raw CDR bytes; frames are decoded only when the
 sampler picks them. Topic lookup, type checks and decoding are the replay tool's
-(``replay/bag_source.py``), so calibration decodes exactly as replay and the node do.
+(``bags/source.py``), so calibration decodes exactly as replay and the node do.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_ai_ros.bags.source import READ_ERRORS, check_image_message, decode_frame, open_reader, resolve_topic
 from edge_ai_ros.errors import BagError, CompileError
-from edge_ai_ros.replay.bag_source import READ_ERRORS, check_image_message, decode_frame, open_reader, resolve_topic
 
 
 def bag_frame_loaders(path: Path, topic: str) -> list[Callable[[], np.ndarray]]:

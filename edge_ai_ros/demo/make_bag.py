@@ -21,7 +21,8 @@ from pathlib import Path
 
 from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.bags.writer import BagWriterConfig, ImageBagWriter
-from edge_ai_ros.demo.scene import CLASSES, KIND_TO_CLASS, World, advance, render, sample_world, scene_rng
+from edge_ai_ros.demo.scene import CLASSES, KIND_TO_CLASS, advance, render, sample_world, scene_rng
+from edge_ai_ros.demo.world import World
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "assets" / "demo_bag"
 TOPIC = "/camera/image_raw/compressed"

@@ -7,13 +7,11 @@ Every shape is drawn twice: in colour into the RGB image and with the object's i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-if TYPE_CHECKING:
-    from edge_ai_ros.demo.scene import World, WorldObject
+from edge_ai_ros.demo.world import World, WorldObject
 
 OCCLUDER_ID = 255  # unlabelled things (poles, trees, buildings) that hide labelled ones
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_ai_ros import stats
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.imaging.draw import BoxStyle, SheetLayout, contact_sheet, draw_detections
 from edge_ai_ros.results import Detection
@@ -62,13 +63,16 @@ def load_ground_truth(path: Path) -> GroundTruthSet:
                           fix="regenerate the demo bag, or run without ground truth") from err
 
 
-def _percentile_ms(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(np.asarray(values) * 1e3, q)), 2) if values else None
+def _latency_ms(latencies_s: Sequence[float]) -> dict[str, float] | None:
+    """The shared summary (edge_ai_ros.stats) in ms, rounded to 0.01 ms; None without answers."""
+    if not latencies_s:
+        return None
+    return {key: round(value, 2) for key, value in stats.summarize(latencies_s, scale=1e3).to_dict().items()}
 
 
 def score_map(outcomes: Sequence[FrameOutcome], truth: GroundTruthSet) -> dict[str, Any]:
     """mAP@0.5 over the answered frames that have ground truth."""
-    from edge_ai_ros.metrics.map import mean_average_precision  # noqa: PLC0415
+    from edge_ai_ros.metrics.map import mean_average_precision
 
     preds, gts = [], []
     for o in outcomes:
@@ -91,10 +95,8 @@ class DemoSummary:
     frames_answered: int
     wall_s: float
     fps: float
-    latency_ms_p50: float | None
-    latency_ms_p99: float | None
-    engine_ms_p50: float | None
-    engine_ms_p99: float | None
+    latency_ms: dict[str, float] | None  # end to end, the shared summary keys (count, mean, p50, p90, p99, max)
+    engine_ms: dict[str, float]  # the node's own p50/p99 engine time (its diagnostics), where it reported them
     detections_per_class: dict[str, int]
     map50: dict[str, Any] | None
 
@@ -108,21 +110,25 @@ def summarize(outcomes: Sequence[FrameOutcome], *, model_id: str, backend: str, 
     latencies = [o.latency_s for o in answered if o.latency_s is not None]
     per_class = Counter(d.label or str(d.class_id) for o in answered for d in o.detections or ())
 
-    def diag(key: str) -> float | None:
+    engine_ms = {}
+    for key in ("p50", "p99"):
         try:
-            return float(diagnostics[key])
+            engine_ms[key] = float(diagnostics[f"inference_ms_{key}"])
         except (KeyError, ValueError):
-            return None
+            continue
 
     return DemoSummary(
         model_id=model_id, backend=backend, bag=bag, frames_published=len(outcomes),
         frames_answered=len(answered), wall_s=round(wall_s, 2),
         fps=round(len(answered) / wall_s, 2) if wall_s > 0 else 0.0,
-        latency_ms_p50=_percentile_ms(latencies, 50), latency_ms_p99=_percentile_ms(latencies, 99),
-        engine_ms_p50=diag("inference_ms_p50"), engine_ms_p99=diag("inference_ms_p99"),
+        latency_ms=_latency_ms(latencies), engine_ms=engine_ms,
         detections_per_class=dict(sorted(per_class.items())),
         map50=score_map(outcomes, truth) if truth is not None and answered else None,
     )
+
+
+def _get(summary: Mapping[str, float] | None, key: str) -> float | None:
+    return None if summary is None else summary.get(key)
 
 
 def _fmt(value: float | None, unit: str = " ms") -> str:
@@ -137,8 +143,8 @@ def to_markdown(s: DemoSummary) -> str:
         "| metric | value |", "|---|---|",
         f"| frames published / answered | {s.frames_published} / {s.frames_answered} |",
         f"| throughput | {s.fps:.1f} fps over {s.wall_s:.1f} s |",
-        f"| end-to-end latency p50 / p99 | {_fmt(s.latency_ms_p50)} / {_fmt(s.latency_ms_p99)} |",
-        f"| engine time p50 / p99 | {_fmt(s.engine_ms_p50)} / {_fmt(s.engine_ms_p99)} |",
+        f"| end-to-end latency p50 / p99 | {_fmt(_get(s.latency_ms, 'p50'))} / {_fmt(_get(s.latency_ms, 'p99'))} |",
+        f"| engine time p50 / p99 | {_fmt(s.engine_ms.get('p50'))} / {_fmt(s.engine_ms.get('p99'))} |",
     ]
     if s.map50 is not None:
         lines.append(f"| mAP@0.5 ({s.map50['frames_scored']} frames) | {s.map50['map']:.3f} |")
@@ -161,7 +167,7 @@ def pick_sheet_frames(outcomes: Sequence[FrameOutcome], count: int) -> list[Fram
 
 def _scaled_tile(image: np.ndarray, detections: Sequence[Detection], width: int) -> np.ndarray:
     """Resize first, then draw, so boxes and labels stay crisp and readable on the sheet."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     scale = width / image.shape[1]
     size = (width, max(1, round(image.shape[0] * scale)))
@@ -188,10 +194,10 @@ def _ms(seconds: float | None) -> float | None:
 
 def read_bag_frames(bag: str | Path, topic: str, indices: set[int]) -> dict[int, np.ndarray]:
     """RGB pixels of the frames at ``indices`` of one image topic (for drawing the sheet)."""
-    from rosbags.highlevel import AnyReader  # noqa: PLC0415
+    from rosbags.highlevel import AnyReader
 
-    from edge_ai_ros.imaging.compressed import decode_compressed  # noqa: PLC0415
-    from edge_ai_ros.imaging.raw import decode_raw  # noqa: PLC0415
+    from edge_ai_ros.imaging.compressed import decode_compressed
+    from edge_ai_ros.imaging.raw import decode_raw
 
     images: dict[int, np.ndarray] = {}
     with AnyReader([Path(bag)]) as reader:

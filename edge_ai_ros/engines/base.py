@@ -14,42 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from edge_ai_ros.tensors import TensorSpec
 
-@dataclass(frozen=True, kw_only=True)
-class TensorSpec:
-    """Name, shape and dtype of one engine input or output.
-
-    A dimension is an int, or a string (e.g. "batch") for a dynamic one.
-    """
-
-    name: str
-    shape: tuple[int | str, ...]
-    dtype: str  # numpy dtype name: "float32", "float16", "int64", "uint8", ...
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> TensorSpec:
-        shape = data.get("shape", [])
-        if not isinstance(shape, list | tuple):
-            raise ValueError(f"tensor spec shape must be a list, got {shape!r}")
-        return cls(
-            name=str(data["name"]),
-            shape=tuple(d if isinstance(d, str) else int(d) for d in shape),
-            dtype=str(data["dtype"]),
-        )
-
-    def is_compatible(self, other: TensorSpec) -> bool:
-        """Same name, dtype and rank; fixed dims must agree where both are fixed."""
-        if self.name != other.name or self.dtype != other.dtype:
-            return False
-        if len(self.shape) != len(other.shape):
-            return False
-        return all(
-            isinstance(a, str) or isinstance(b, str) or a == b
-            for a, b in zip(self.shape, other.shape, strict=True)
-        )
+__all__ = ["Engine", "EngineInfo", "TensorSpec"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -109,7 +109,7 @@ def _task_and_layout(outputs: tuple[TensorSpec, ...], op_types: set[str], labels
 
 def _read_graph(path: Path) -> tuple[dict[str, str], set[str], tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """(metadata, operator types, image inputs, outputs); ManifestError for a file that is no model."""
-    import onnx  # noqa: PLC0415 - heavy; only inspection needs it
+    import onnx  # heavy; only inspection needs it
 
     if not path.is_file():
         raise ManifestError(f"ONNX model not found: {path}", fix="pass the path of an existing .onnx file")
@@ -130,7 +130,7 @@ def _read_graph(path: Path) -> tuple[dict[str, str], set[str], tuple[TensorSpec,
 
 def tensor_spec(value: Any) -> TensorSpec:
     """An ONNX ValueInfo -> TensorSpec (symbolic dims by name)."""
-    import onnx  # noqa: PLC0415
+    import onnx
 
     tensor_type = value.type.tensor_type
     dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor_type.shape.dim)

@@ -27,9 +27,9 @@ def manifest_for_serving(model: str, *, backend: str = "", cache_dir: str = DEFA
     """The manifest to serve for ``model`` (a manifest, or an .onnx file inspected and compiled)."""
     if not is_onnx(model):
         return model
-    from edge_ai_ros.compiler.build import BuildOptions  # noqa: PLC0415 - loads onnx
-    from edge_ai_ros.compiler.fallback import build_with_fallback  # noqa: PLC0415
-    from edge_ai_ros.inspection.model import inspect_onnx, write_manifest  # noqa: PLC0415
+    from edge_ai_ros.compiler.build import BuildOptions  # loads onnx
+    from edge_ai_ros.compiler.fallback import build_with_fallback
+    from edge_ai_ros.inspection.model import inspect_onnx, write_manifest
 
     if not manifest_path_for(model).is_file():
         written = write_manifest(inspect_onnx(model))

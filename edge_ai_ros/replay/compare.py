@@ -15,8 +15,8 @@ import numpy as np
 
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.metrics.map import mean_average_precision
-from edge_ai_ros.replay.golden import FrameDetections, GoldenFile
-from edge_ai_ros.results import Detection
+from edge_ai_ros.replay.golden import GoldenFile
+from edge_ai_ros.results import Detection, FrameDetections
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,27 +9,18 @@ candidate is promoted to golden by copying it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.bags.fingerprint import BagIdentity
 from edge_ai_ros.errors import ConfigError
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 GOLDEN_SCHEMA = "edge_ai_ros.golden/1"
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrameDetections:
-    """Detections for one input frame, keyed by the image's header stamp (ns)."""
-
-    index: int  # position of the frame on the topic, 0-based
-    stamp_ns: int
-    detections: tuple[Detection, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,16 +35,6 @@ class ModelIdentity:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BagIdentity:
-    """Which recording a run is of: the topic and a content hash of its messages."""
-
-    name: str  # the bag directory's name, for messages only
-    topic: str
-    fingerprint: str  # "sha256:<hex>" over (log time, message bytes) of every frame
-    frame_count: int
-
-
-@dataclass(frozen=True, kw_only=True)
 class GoldenFile:
     model: ModelIdentity
     bag: BagIdentity
@@ -62,29 +43,6 @@ class GoldenFile:
 
     def by_stamp(self) -> dict[int, FrameDetections]:
         return {frame.stamp_ns: frame for frame in self.frames}
-
-
-class BagFingerprint:
-    """Incremental content hash of one topic: the same messages give the same value in any storage."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self.count = 0
-
-    def add(self, log_time_ns: int, data: bytes | memoryview) -> None:
-        self._digest.update(int(log_time_ns).to_bytes(8, "little", signed=True))
-        self._digest.update(hashlib.sha256(data).digest())
-        self.count += 1
-
-    def hexdigest(self) -> str:
-        return f"sha256:{self._digest.hexdigest()}"
-
-
-def fingerprint_messages(messages: Iterable[tuple[int, bytes | memoryview]]) -> str:
-    fingerprint = BagFingerprint()
-    for log_time_ns, data in messages:
-        fingerprint.add(log_time_ns, data)
-    return fingerprint.hexdigest()
 
 
 # ---- checks ----------------------------------------------------------------------------

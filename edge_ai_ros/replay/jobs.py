@@ -1,7 +1,7 @@
 """Many bags in parallel processes, one replay per process, and a summary across bags.
 
-Each job runs as ``python -m edge_ai_ros.replay.jobs JOB.json`` in a child process of its
-own: a crash or a hung DDS participant in one bag cannot take the others down, and each
+Each job runs as ``python -m edge_ai_ros.ros.drivers.replay_process JOB.json`` in a child
+process of its own (a process boundary, not an import: this module stays ROS-free): a crash or a hung DDS participant in one bag cannot take the others down, and each
 worker slot has its own ROS_DOMAIN_ID (and its own node namespace), so parallel replays
 never see each other's topics. The job is a JSON file and the result is ``summary.json``
 in its output directory, which is also all a remote task on a fleet (a Ray task per bag)
@@ -25,9 +25,11 @@ from typing import Any
 from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.replay.compare import Tolerances
-from edge_ai_ros.replay.session import ReplayJob, ReplayResult, error_result, run_replay
+from edge_ai_ros.replay.session import ReplayJob, ReplayResult, error_result
 
 MAX_DOMAIN_ID = 101  # the portable range of ROS_DOMAIN_ID on Linux
+# The child's entry point: it wires the ROS player into replay.session (started by name, never imported).
+CHILD_MODULE = "edge_ai_ros.ros.drivers.replay_process"
 
 
 def job_to_dict(job: ReplayJob) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def _run_child(job: ReplayJob, domain_id: int, timeout_s: float) -> ReplayResult
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain_id)}
     with open(out / "replay.log", "wb") as log:
         try:
-            proc = subprocess.run([sys.executable, "-m", "edge_ai_ros.replay.jobs", str(job_file)], env=env,
+            proc = subprocess.run([sys.executable, "-m", CHILD_MODULE, str(job_file)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
             return error_result(job, EdgeAiError(f"replay did not finish within {timeout_s:.0f} s (log: {log.name})"))
@@ -126,20 +128,3 @@ def write_summary(results: Sequence[ReplayResult], out_dir: str | Path) -> tuple
     md = f"# Replay summary: {len(results)} bag(s), {head}\n\n" + "\n".join(table) + "\n"
     return (atomic_write_text(out / "summary.json", json.dumps(data, indent=1) + "\n"),
             atomic_write_text(out / "summary.md", md))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Child-process entry: run the job in JOB.json; its summary.json is the answer."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    job = job_from_dict(json.loads(Path(args[0]).read_text(encoding="utf-8")))
-    try:
-        result = run_replay(job)
-    except EdgeAiError as err:
-        result = error_result(job, err)
-        atomic_write_text(Path(job.out_dir) / "summary.json", json.dumps(result.to_dict(), indent=1) + "\n")
-        print(f"replay of {job.bag}: {err}", file=sys.stderr)
-    return 0 if result.verdict in ("pass", "done", "recorded") else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

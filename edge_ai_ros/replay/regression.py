@@ -14,7 +14,7 @@ Described by a ``regression.yaml`` (paths relative to it)::
         tolerances: {min_iou: 0.5, max_score_diff: 0.15, max_failed_frame_fraction: 0.1}
 
 The pytest side (test/regression/conftest.py) only parametrizes over ``load_cases`` and
-calls ``run_case``; everything here runs without pytest, e.g. from a fleet's own harness.
+calls ``run_case`` with the ROS player; everything here runs without pytest, e.g. from a fleet's own harness.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import yaml
 
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.replay.compare import Tolerances
+from edge_ai_ros.replay.player import FramePlayer
 from edge_ai_ros.replay.session import ReplayJob, ReplayResult, error_result, run_replay
 
 
@@ -126,8 +127,10 @@ def load_cases(config_path: str | Path) -> list[RegressionCase]:
     return cases
 
 
-def run_case(case: RegressionCase, out_root: str | Path, *, domain_id: int | None = None) -> ReplayResult:
-    """Replay one case into out_root/<case id>; a case without its golden fails and says how to record it."""
+def run_case(case: RegressionCase, out_root: str | Path, *, play: FramePlayer,
+             domain_id: int | None = None) -> ReplayResult:
+    """Replay one case into out_root/<case id> with ``play`` (ros.drivers.bag_replayer.replay_frames);
+    a case without its golden fails and says how to record it."""
     out_dir = Path(out_root) / case.id
     job = ReplayJob(bag=str(case.bag), topic=case.topic, manifest=str(case.manifest), out_dir=str(out_dir),
                     golden=str(case.golden), backend=case.backend, tolerances=case.tolerances, domain_id=domain_id)
@@ -143,7 +146,7 @@ def run_case(case: RegressionCase, out_root: str | Path, *, domain_id: int | Non
             fix=f"record it from a trusted engine: edge-ai-ros replay {case.bag} --topic {case.topic} "
                 f"--model {case.manifest} --record-golden --golden {case.golden}"))
     try:
-        return run_replay(job)
+        return run_replay(job, play)
     except EdgeAiError as err:
         return error_result(job, err)
 

@@ -18,6 +18,7 @@ from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.imaging.draw import CANDIDATE_STYLE, GOLDEN_STYLE, draw_detections, save_png
 from edge_ai_ros.replay.compare import ComparisonSummary, FrameComparison
 from edge_ai_ros.results import Detection
+from edge_ai_ros.stats import summarize
 
 ImageLookup = Callable[[int], np.ndarray | None]  # frame index -> RGB pixels, None if unavailable
 _STAGES_NOTE = ("transport_in: replayer publish -> node callback; queue_wait: node callback -> worker; "
@@ -46,25 +47,14 @@ class ReportFiles:
 
 
 def latency_percentiles(latencies_s: Sequence[float]) -> dict[str, float]:
-    """p50/p90/p99/max/mean in milliseconds (empty dict when there are none)."""
-    if not latencies_s:
-        return {}
-    ms = np.asarray(latencies_s, np.float64) * 1000.0
-    return {
-        "p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-        "p99": float(np.percentile(ms, 99)), "max": float(ms.max()), "mean": float(ms.mean()),
-    }
+    """The shared summary (edge_ai_ros.stats) in milliseconds; an empty dict when there are none."""
+    return summarize(latencies_s, scale=1e3).to_dict() if latencies_s else {}
 
 
 def stage_percentiles(frames: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Per stage (in the frames' order of stages), p50/p90/p99/max in ms over the frames that have it."""
+    """Per stage (in the frames' order of stages), the shared summary in ms over the frames that have it."""
     names = list(dict.fromkeys(name for frame in frames for name in frame))
-    table = {}
-    for name in names:
-        ms = np.asarray([frame[name] for frame in frames if name in frame], np.float64)
-        table[name] = {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-                       "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
-    return table
+    return {name: summarize(frame[name] for frame in frames if name in frame).to_dict() for name in names}
 
 
 def stage_rows(data: ReportInput) -> list[list[str]]:
@@ -88,7 +78,7 @@ def metric_rows(data: ReportInput) -> list[tuple[str, str]]:
             ("mAP@0.5 vs golden", f"{cmp.map50:.4f}"),
             ("tolerances", _tolerance_text(cmp)),
         ]
-    rows += [(f"latency {k} (ms)", f"{v:.2f}") for k, v in latency_percentiles(data.latencies_s).items()]
+    rows += [(f"latency {k} (ms)", f"{v:.2f}") for k, v in latency_percentiles(data.latencies_s).items() if k != "count"]
     rows += [(f"{name} (frames/s)", f"{fps:.1f}") for name, fps in data.throughput_fps.items()]
     return rows
 

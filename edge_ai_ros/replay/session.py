@@ -1,6 +1,6 @@
 """One unit of replay work: one bag, one engine, one report.
 
-``run_replay(job)`` checks the bag (and the golden against it) before any node starts,
+``run_replay(job, play)`` checks the bag (and the golden against it) before any node starts,
 plays every readable frame through the inference node, keeps what it produced even when
 the bag ends early, writes detections (JSON in golden format, and a rosbag2 bag with the
 input log times), compares with golden, measures the engine-only rate, and writes the
@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.bags.results_bag import frames_from_outputs, write_results_bag
+from edge_ai_ros.bags.source import BagSource, TopicScan, decode_frame
 from edge_ai_ros.errors import ConfigError, EdgeAiError, InvalidInputError
 from edge_ai_ros.manifest import ModelManifest, load_manifest
-from edge_ai_ros.replay.bag_source import BagSource, TopicScan, decode_frame
 from edge_ai_ros.replay.compare import ComparisonSummary, Tolerances, compare_runs
 from edge_ai_ros.replay.golden import (
     GoldenFile,
@@ -35,8 +36,8 @@ from edge_ai_ros.replay.golden import (
     make_golden,
     save_golden,
 )
+from edge_ai_ros.replay.player import FramePlayer, ReplayerConfig
 from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
-from edge_ai_ros.replay.results_bag import frames_from_outputs, write_results_bag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,10 +181,12 @@ def _verdict(job: ReplayJob, cmp: ComparisonSummary | None, notes: Sequence[str]
     return "fail", f"{cmp.frames_failed} of {len(cmp.frames)} frames differ from golden beyond the tolerances"
 
 
-def run_replay(job: ReplayJob) -> ReplayResult:
-    """Replay one bag through the node; see the module docstring for what is written where."""
-    from edge_ai_ros.ros.bag_replayer import ReplayerConfig, replay_frames
+def run_replay(job: ReplayJob, play: FramePlayer) -> ReplayResult:
+    """Replay one bag through the node ``play`` runs; see the module docstring for what is written where.
 
+    ``play`` is ``ros.drivers.bag_replayer.replay_frames`` in service (``ros/drivers/replay_process.py``
+    wires it in): this module stays ROS-free.
+    """
     manifest = load_manifest(job.manifest)
     model = identity_of(manifest, job.backend)
     source = BagSource(job.bag, job.topic)
@@ -192,7 +195,7 @@ def run_replay(job: ReplayJob) -> ReplayResult:
     out = Path(job.out_dir)
     config = ReplayerConfig(namespace=job.namespace, domain_id=job.domain_id, max_in_flight=job.max_in_flight,
                             frame_timeout_s=job.frame_timeout_s, stage_timings=job.stage_timings)
-    outcome = replay_frames(source.frames(scan.readable_frames), msgtype=source.msgtype, manifest=job.manifest,
+    outcome = play(source.frames(scan.readable_frames), msgtype=source.msgtype, manifest=job.manifest,
                             backend=job.backend, config=config)
     outputs = [(o.index, o.stamp_ns, o.data) for o in outcome.outputs]
     candidate = make_golden(model=model, bag=scan.bag, frames=frames_from_outputs(outputs),

@@ -132,7 +132,8 @@ class CameraSource(Node):
                               fix="use -p output_format:=raw")
 
     def _out_type(self) -> type:
-        return CompressedImage if self.config.output_format == "compressed" else Image
+        chosen: type = CompressedImage if self.config.output_format == "compressed" else Image
+        return chosen
 
     def _out_topic(self) -> str:
         return "image/compressed" if self.config.output_format == "compressed" else "image"
@@ -158,7 +159,7 @@ class CameraSource(Node):
 
     def destroy_node(self) -> None:
         self.stop()
-        super().destroy_node()
+        super().destroy_node()  # type: ignore[no-untyped-call]  # rclpy's own method, unannotated
 
     def _wait_for_subscribers(self) -> None:
         deadline = time.monotonic() + self.config.wait_for_subscribers_s

@@ -67,10 +67,11 @@ def to_mask_image(result: FrameResult, header: Header) -> Image:
 def load_vision_msgs() -> ModuleType | None:
     """vision_msgs.msg when the package is installed (it is optional), else None."""
     try:
-        import vision_msgs.msg  # noqa: PLC0415 - optional dependency
+        import vision_msgs.msg  # optional dependency
     except ImportError:
         return None
-    return vision_msgs.msg
+    module: ModuleType = vision_msgs.msg
+    return module
 
 
 def to_detection2d_array(result: FrameResult, header: Header, vision: ModuleType) -> object:

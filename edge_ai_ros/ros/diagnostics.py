@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from edge_ai_ros.ros.serving_stats import StatsSnapshot
+from edge_ai_ros.serving.serving_stats import StatsSnapshot
 
 REJECT_WARN_FRACTION = 0.1
 DROP_WARN_FRACTION = 0.5
@@ -37,8 +37,8 @@ def serving_status(ctx: ServingContext, now: StatsSnapshot, before: StatsSnapsho
         ("frames_dropped", now.dropped), ("frames_rejected", now.rejected),
         ("last_rejection", now.last_rejection),
     ]
-    for stage, (p50, p99) in sorted(now.percentiles_ms.items()):
-        values += [(f"{stage}_ms_p50", f"{p50:.2f}"), (f"{stage}_ms_p99", f"{p99:.2f}")]
+    for stage, summary in sorted(now.percentiles_ms.items()):
+        values += [(f"{stage}_ms_p50", f"{summary.p50:.2f}"), (f"{stage}_ms_p99", f"{summary.p99:.2f}")]
     return DiagnosticStatus(
         level=level, name=ctx.name, message=message, hardware_id=ctx.hardware_id,
         values=[KeyValue(key=key, value=str(value)) for key, value in values],

@@ -4,7 +4,7 @@ Default DDS discovery multicasts out of every network interface; these machines 
 vehicle's sensor network) must only see our traffic where it is wanted, so discovery is
 kept on this host unless the user chose otherwise. Also loads the shipped Fast DDS profile
 (camera-sized frames need its larger shared-memory segment) and, for the calling process,
-keeps freed frame buffers mapped (ros/heap.py: ~1.3 ms of page faults per frame otherwise).
+keeps freed frame buffers mapped (serving/heap.py: ~1.3 ms of page faults per frame otherwise).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
-from edge_ai_ros.ros.heap import keep_frame_buffers
 from edge_ai_ros.ros.middleware import use_default_fastdds_profile
+from edge_ai_ros.serving.heap import keep_frame_buffers
 
 DISCOVERY_RANGE_VAR = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 

@@ -11,7 +11,7 @@ contention per frame); their callbacks only stash the message (FrameQueue); one 
 converts, infers and publishes, so a slow model drops stale frames instead of queueing. With
 ``publish_frame_timings`` each frame's stage times follow its output (ros/frame_timings.py).
 
-Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): ros/hot_swap.py, run in their own
+Hot swap (``~/swap_model``, ``~/rollback``, auto rollback): serving/hot_swap.py, run in their own
 reentrant callback group so frames keep flowing while a new model loads.
 """
 
@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState
@@ -31,20 +31,18 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from edge_ai_ros.errors import EdgeAiError, InvalidInputError
+from edge_ai_ros.msg import Classification as ClassificationMsg
+from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
-from edge_ai_ros.ros.frame_queue import FrameQueue
-from edge_ai_ros.ros.heap import trim_heap
-from edge_ai_ros.ros.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg, retune
-from edge_ai_ros.ros.model_slot import ModelSlot
 from edge_ai_ros.ros.node_main import spin_node
-from edge_ai_ros.ros.output_log import OutputLog, frame_confidence
 from edge_ai_ros.ros.params import (
     DECODER_PARAMS,
     NodeSettings,
@@ -54,7 +52,12 @@ from edge_ai_ros.ros.params import (
     read_settings,
 )
 from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
-from edge_ai_ros.ros.serving_stats import EMPTY, ServingStats
+from edge_ai_ros.serving.frame_queue import FrameQueue
+from edge_ai_ros.serving.heap import trim_heap
+from edge_ai_ros.serving.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
+from edge_ai_ros.serving.model_slot import ModelSlot
+from edge_ai_ros.serving.output_log import OutputLog, frame_confidence
+from edge_ai_ros.serving.serving_stats import EMPTY, ServingStats
 
 _LOG_THROTTLE_S = 2.0
 _WORKER_POLL_S = 0.1
@@ -73,7 +76,7 @@ class InferenceNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._slot = ModelSlot()
+        self._slot: ModelSlot[Perception] = ModelSlot()
         self._stats = ServingStats()
         self._log = OutputLog()
         self._swapper = HotSwapper(self._slot, self._log, load=self._load_model, announce=self._announce,
@@ -164,7 +167,7 @@ class InferenceNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self.release_resources()
-        super().destroy_node()
+        super().destroy_node()  # type: ignore[no-untyped-call]  # rclpy's own method, unannotated
 
     # ---- frames ------------------------------------------------------------------------
     def _on_frame(self, msg: Image | CompressedImage) -> None:
@@ -199,8 +202,7 @@ class InferenceNode(LifecycleNode):
             else:
                 rgb = conversions.compressed_to_rgb(msg, max_pixels=settings.max_image_pixels)
             converted = frame_timings.now()
-            with self._slot.lease() as leased:
-                perception = cast("Perception | None", leased)
+            with self._slot.lease() as perception:
                 if perception is None:
                     return
                 result = perception.run(rgb)
@@ -245,7 +247,7 @@ class InferenceNode(LifecycleNode):
         qos = output_qos()
         if task == "detection":
             self._outputs["detections"] = self.create_lifecycle_publisher(
-                conversions.DetectionArray, "detections", qos)
+                DetectionArray, "detections", qos)
             if instance_masks:  # mono8, pixel k = the k-th detection of the same frame (docs/detectors.md)
                 self._outputs["instance_masks"] = self.create_lifecycle_publisher(Image, "instance_masks", qos)
             self._vision = conversions.load_vision_msgs() if settings.publish_vision_msgs else None
@@ -256,12 +258,12 @@ class InferenceNode(LifecycleNode):
                     self._vision.Detection2DArray, "detections_vision", qos)
         elif task == "classification":
             self._outputs["classification"] = self.create_lifecycle_publisher(
-                conversions.ClassificationMsg, "classification", qos)
+                ClassificationMsg, "classification", qos)
         else:
             self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
         if settings.publish_frame_timings:
             self._outputs["frame_timings"] = self.create_lifecycle_publisher(
-                frame_timings.Float64MultiArray, frame_timings.TOPIC, qos)
+                Float64MultiArray, frame_timings.TOPIC, qos)
 
     def _stop_frames(self) -> None:
         self._swapper.set_serving(False)  # a swap that is still loading will not install
@@ -356,7 +358,7 @@ class InferenceNode(LifecycleNode):
         updated = live_changes(settings, params)
         self._settings = updated  # first: a swap installing now re-applies these (see _announce)
         if any(p.name in DECODER_PARAMS for p in params):
-            perception = cast("Perception | None", self._slot.peek())
+            perception = self._slot.peek()
             try:
                 if perception is not None:
                     retune(perception, updated)
@@ -367,7 +369,7 @@ class InferenceNode(LifecycleNode):
         return ""
 
     def _publish_diagnostics(self) -> None:
-        perception = cast("Perception | None", self._slot.peek())
+        perception = self._slot.peek()
         state = self._state_machine.current_state[1]
         ctx = ServingContext(
             name=self.get_fully_qualified_name(), hardware_id=self.get_name(), state=state,
@@ -414,19 +416,21 @@ def _fill(response: Any, outcome: SwapOutcome) -> Any:
 
 
 def swap_model_type() -> type:
-    from edge_ai_ros.srv import SwapModel  # noqa: PLC0415 - keeps the generated import in one place
+    from edge_ai_ros.srv import SwapModel  # keeps the generated import in one place
 
-    return SwapModel
+    service: type = SwapModel
+    return service
 
 
 def model_info_type() -> type:
-    from edge_ai_ros.msg import ModelInfo  # noqa: PLC0415 - keeps the generated import in one place
+    from edge_ai_ros.msg import ModelInfo  # keeps the generated import in one place
 
-    return ModelInfo
+    message: type = ModelInfo
+    return message
 
 
 def _header_now(node: LifecycleNode) -> Any:
-    from std_msgs.msg import Header  # noqa: PLC0415
+    from std_msgs.msg import Header
 
     return Header(stamp=node.get_clock().now().to_msg())
 

@@ -174,7 +174,8 @@ class LifecycleManager(Node):
             client.remove_pending_request(future)
             managed.error = f"{what} did not answer within {timeout:.1f} s"
             return None
-        return future.result()
+        answer: object | None = future.result()
+        return answer
 
     def _query_state(self, managed: _Managed) -> str:
         response = self._call(managed.get_state, GetState.Request(), managed, "get_state")

@@ -23,7 +23,7 @@ def config_file(name: str) -> Path:
     """Path of a shipped config file: the ament share folder when installed, else the source tree."""
     candidates = [Path(__file__).resolve().parents[2] / "config" / name]
     try:
-        from ament_index_python.packages import (  # noqa: PLC0415 - optional on pip installs
+        from ament_index_python.packages import (  # optional on pip installs
             PackageNotFoundError,
             get_package_share_directory,
         )

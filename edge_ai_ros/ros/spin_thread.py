@@ -21,14 +21,15 @@ from collections.abc import Callable
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-EXECUTOR_KINDS = ("events", "single")
+from edge_ai_ros.serving.settings import FRAME_EXECUTORS
+
 _SLICE_S = 0.5  # a stop is seen at once (wake); the slice only bounds a missed wake-up
 _STOP_TIMEOUT_S = 5.0
 
 
 def events_executor_available() -> bool:
     try:
-        from rclpy.experimental.events_executor import EventsExecutor  # noqa: F401, PLC0415
+        from rclpy.experimental.events_executor import EventsExecutor  # noqa: F401
     except ImportError:
         return False
     return True
@@ -39,10 +40,10 @@ def make_executor(kind: str, node: Node) -> tuple[Executor, str, Callable[[], No
 
     "events" falls back to "single" where the installed rclpy has no EventsExecutor.
     """
-    if kind not in EXECUTOR_KINDS:
-        raise ValueError(f"executor kind {kind!r} is not one of {EXECUTOR_KINDS}")
+    if kind not in FRAME_EXECUTORS:
+        raise ValueError(f"executor kind {kind!r} is not one of {FRAME_EXECUTORS}")
     if kind == "events" and events_executor_available():
-        from rclpy.experimental.events_executor import EventsExecutor  # noqa: PLC0415
+        from rclpy.experimental.events_executor import EventsExecutor
 
         executor = EventsExecutor(context=node.context)
         return executor, "events", executor.wake

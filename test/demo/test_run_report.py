@@ -31,8 +31,9 @@ def test_summary_scores_perfect_detections_as_map_one(tmp_path: Path) -> None:
     summary = rr.summarize(outcomes, model_id="m", backend="onnxruntime", bag="b", wall_s=0.5,
                            diagnostics={"inference_ms_p50": "1.5"}, truth=truth)
     assert summary.map50 is not None and summary.map50["map"] == pytest.approx(1.0)
-    assert summary.detections_per_class == {"car": 1} and summary.engine_ms_p50 == 1.5
-    assert summary.latency_ms_p50 == pytest.approx(4.0) and summary.fps == 2.0
+    assert summary.detections_per_class == {"car": 1} and summary.engine_ms == {"p50": 1.5}
+    assert summary.latency_ms is not None and summary.latency_ms["p50"] == pytest.approx(4.0) and summary.fps == 2.0
+    assert summary.latency_ms["count"] == 1
     assert "| car | 1 | 1.000 |" in rr.to_markdown(summary)
     assert json.loads(summary.to_json())["frames_answered"] == 1
 

@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
+from edge_ai_ros.bags.fingerprint import BagIdentity
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.replay.compare import Tolerances, box_iou, compare_runs, match_detections
-from edge_ai_ros.replay.golden import BagIdentity, FrameDetections, GoldenFile, ModelIdentity, make_golden
-from edge_ai_ros.results import Detection
+from edge_ai_ros.replay.golden import GoldenFile, ModelIdentity, make_golden
+from edge_ai_ros.results import Detection, FrameDetections
 
 CAR = Detection(class_id=0, label="car", score=0.9, box=(0.0, 0.0, 100.0, 100.0))
 PERSON = Detection(class_id=1, label="person", score=0.6, box=(200.0, 50.0, 240.0, 150.0))

@@ -6,19 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from edge_ai_ros.bags.fingerprint import BagIdentity, fingerprint_messages
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.replay.golden import (
-    BagIdentity,
-    FrameDetections,
     ModelIdentity,
     check_same_bag,
     check_same_model,
-    fingerprint_messages,
     load_golden,
     make_golden,
     save_golden,
 )
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 MODEL = ModelIdentity(model_id="det-fp32", source_onnx_sha256="a" * 64, labels=("car", "person"), precision="fp32")
 BAG = BagIdentity(name="drive", topic="/camera/image_raw", fingerprint=fingerprint_messages([(1, b"x")]),

@@ -17,7 +17,8 @@ from replay_bags import TOPIC, write_bag  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
 from edge_ai_ros.replay.regression import load_cases  # noqa: E402
-from edge_ai_ros.replay.session import ReplayJob, run_replay  # noqa: E402
+from edge_ai_ros.replay.session import ReplayJob  # noqa: E402
+from edge_ai_ros.ros.drivers.replay_process import run_replay  # noqa: E402
 
 REGRESSION_TESTS = Path(__file__).resolve().parents[1] / "regression" / "test_regression.py"
 

@@ -13,11 +13,12 @@ pytest.importorskip("edge_ai_ros.msg")
 from replay_bags import TOPIC, write_bag  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
+from edge_ai_ros.bags.results_bag import read_results_bag  # noqa: E402
+from edge_ai_ros.bags.source import BagSource  # noqa: E402
 from edge_ai_ros.errors import BagError, ConfigError  # noqa: E402
-from edge_ai_ros.replay.bag_source import BagSource  # noqa: E402
 from edge_ai_ros.replay.golden import load_golden  # noqa: E402
-from edge_ai_ros.replay.results_bag import read_results_bag  # noqa: E402
-from edge_ai_ros.replay.session import ReplayJob, run_replay  # noqa: E402
+from edge_ai_ros.replay.session import ReplayJob  # noqa: E402
+from edge_ai_ros.ros.drivers.replay_process import run_replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")

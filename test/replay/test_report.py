@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edge_ai_ros.bags.fingerprint import BagIdentity
 from edge_ai_ros.imaging.draw import CANDIDATE_STYLE_COLOUR, GOLDEN_STYLE_COLOUR
 from edge_ai_ros.replay.compare import Tolerances, compare_runs
-from edge_ai_ros.replay.golden import BagIdentity, FrameDetections, ModelIdentity, make_golden
+from edge_ai_ros.replay.golden import ModelIdentity, make_golden
 from edge_ai_ros.replay.report import ReportInput, latency_percentiles, stage_percentiles, write_report
-from edge_ai_ros.results import Detection
+from edge_ai_ros.results import Detection, FrameDetections
 
 CAR = Detection(class_id=0, label="car", score=0.9, box=(10.0, 10.0, 60.0, 50.0))
 BAG = BagIdentity(name="b", topic="/t", fingerprint="sha256:0", frame_count=2)
@@ -56,7 +57,7 @@ def test_report_without_golden_has_latency_and_no_overlays(tmp_path: Path) -> No
 def test_latency_percentiles_in_milliseconds() -> None:
     stats = latency_percentiles([i / 1000 for i in range(1, 101)])
     assert stats["p50"] == np.percentile(np.arange(1, 101), 50)
-    assert stats["max"] == 100.0 and latency_percentiles([]) == {}
+    assert stats["max"] == 100.0 and stats["count"] == 100 and latency_percentiles([]) == {}
 
 
 def test_stage_table_per_stage_percentiles_over_frames_that_have_the_stage(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_stage_table_per_stage_percentiles_over_frames_that_have_the_stage(tmp_p
     stages = stage_percentiles(frames)
     assert list(stages) == ["transport_in", "inference", "total"]
     assert stages["transport_in"]["p50"] == 50.0 and stages["transport_in"]["max"] == 100.0
-    assert stages["inference"] == {"p50": 4.0, "p90": 4.0, "p99": 4.0, "max": 4.0}
+    assert stages["inference"] == {"count": 101, "mean": 4.0, "p50": 4.0, "p90": 4.0, "p99": 4.0, "max": 4.0}
     assert stages["total"]["max"] == 1000.0
     data = ReportInput(title="t", facts=[], latencies_s=[0.01], stages_ms=stages)
     files = write_report(data, {}.get, tmp_path)

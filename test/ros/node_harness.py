@@ -1,6 +1,6 @@
 """Test side of the inference-node tests: one rclpy node that publishes frames and listens.
 
-The inference node runs in its own process (edge_ai_ros.ros.node_process); this harness
+The inference node runs in its own process (edge_ai_ros.ros.drivers.node_process); this harness
 spins in a background thread of the test process and offers condition waits with timeouts.
 """
 

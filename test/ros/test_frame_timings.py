@@ -9,9 +9,7 @@ import pytest
 
 pytest.importorskip("std_msgs")
 
-from edge_ai_ros.ros import frame_timings  # noqa: E402
-from edge_ai_ros.ros.frame_timings import FrameTimes  # noqa: E402
-from edge_ai_ros.ros.node_bench_report import (  # noqa: E402
+from edge_ai_ros.benchmarks.node_report import (  # noqa: E402
     BenchResult,
     FrameLog,
     baseline_rows,
@@ -20,6 +18,8 @@ from edge_ai_ros.ros.node_bench_report import (  # noqa: E402
     spreads,
     write_json,
 )
+from edge_ai_ros.ros import frame_timings  # noqa: E402
+from edge_ai_ros.serving.frame_times import FrameTimes  # noqa: E402
 
 
 def _times(stamp_ns: int, callback: float, inference_s: float) -> FrameTimes:

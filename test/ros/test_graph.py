@@ -20,7 +20,7 @@ pytest.importorskip("edge_ai_ros.msg", reason="the project's interfaces are not 
 from image_bags import write_image_bag  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
-from edge_ai_ros.ros.graph import GraphRunner, run_until_done  # noqa: E402
+from edge_ai_ros.ros.drivers.graph import GraphRunner, run_until_done  # noqa: E402
 from edge_ai_ros.ros.graph_spec import GraphOptions, node_specs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def test_demo_command_writes_sheet_and_summary(bag_and_model: tuple[Path, Path],
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_published"] == 12 and summary["frames_answered"] == 12
-    assert summary["model_id"] == "tiny-detector" and summary["latency_ms_p50"] > 0
+    assert summary["model_id"] == "tiny-detector" and summary["latency_ms"]["p50"] > 0
     assert summary["map50"]["frames_scored"] == 12
     assert (out / "contact_sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "frames published / answered | 12 / 12" in (out / "summary.md").read_text()

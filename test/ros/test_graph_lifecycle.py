@@ -15,7 +15,7 @@ pytest.importorskip("edge_ai_ros.msg", reason="the project's interfaces are not 
 
 from tiny_detector import build_detector  # noqa: E402
 
-from edge_ai_ros.ros.graph import GraphRunner, lifecycle_state  # noqa: E402
+from edge_ai_ros.ros.drivers.graph import GraphRunner, lifecycle_state  # noqa: E402
 from edge_ai_ros.ros.graph_spec import INFERENCE_NODE, LIFECYCLE_MANAGER, GraphOptions, node_specs  # noqa: E402
 
 PARAMS = Path(__file__).resolve().parents[2] / "config" / "perception.yaml"

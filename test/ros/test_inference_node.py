@@ -22,8 +22,8 @@ from tiny_detector import build_detector  # noqa: E402
 from edge_ai_ros.imaging.compressed import decode_compressed, encode_compressed  # noqa: E402
 from edge_ai_ros.imaging.raw import RawImage, decode_raw, encode_raw  # noqa: E402
 from edge_ai_ros.pipeline import Perception  # noqa: E402
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 
 BACKEND = "onnxruntime"  # exact FP32 in both processes, so boxes compare tightly
 MAX_PIXELS = 400_000

@@ -23,8 +23,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 from edge_ai_ros.imaging.raw import encode_raw  # noqa: E402
 from edge_ai_ros.inspection.model import inspect_onnx, write_manifest  # noqa: E402
 from edge_ai_ros.pipeline import Perception  # noqa: E402
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.qos import output_qos  # noqa: E402
 
 NS = "/t_masks"

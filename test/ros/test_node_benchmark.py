@@ -11,7 +11,7 @@ pytest.importorskip("edge_ai_ros.msg")
 
 from tiny_detector import build_detector  # noqa: E402
 
-from edge_ai_ros.ros.node_benchmark import BenchConfig, run_benchmark  # noqa: E402
+from edge_ai_ros.ros.drivers.node_benchmark import BenchConfig, run_benchmark  # noqa: E402
 
 FRAMES = 20
 

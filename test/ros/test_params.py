@@ -27,3 +27,21 @@ def test_live_changes_apply_only_live_parameters() -> None:
     assert (updated.score_threshold, updated.max_image_pixels) == (0.6, 99)
     assert updated.backend == settings.backend  # configure-time: applied at the next configure, not here
     assert live_changes(settings, [Parameter("backend", value="openvino")]) is settings
+
+
+def test_descriptors_come_from_the_one_definition() -> None:
+    from rcl_interfaces.msg import ParameterType
+
+    from edge_ai_ros.ros.params import descriptor
+    from edge_ai_ros.serving.settings import parameters
+
+    for name, default, spec in parameters():
+        desc = descriptor(name, default, spec)
+        assert (desc.name, desc.description, desc.read_only) == (name, spec.description, spec.when == "start")
+        ranges = [*desc.integer_range, *desc.floating_point_range]
+        if spec.value_range is None:
+            assert ranges == []
+        else:
+            assert [(r.from_value, r.to_value) for r in ranges] == [spec.value_range]
+        if isinstance(default, bool):
+            assert desc.type == ParameterType.PARAMETER_BOOL

@@ -21,7 +21,7 @@ from ros_harness import make_ros_env, wait_until  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 from vision_msgs_build import vision_env  # noqa: E402
 
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 
 pytestmark = pytest.mark.ros
 LISTENER = Path(__file__).with_name("vision_listener.py")
