@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,11 @@ from edge_ai_ros.compiler.cache import CacheEntry, EngineCache
 from edge_ai_ros.compiler.cache_key import CacheKeyInputs
 from edge_ai_ros.compiler.calibrate.quantize_qdq import QdqOptions, quantize_to_qdq
 from edge_ai_ros.compiler.calibration_data import CalibrationConfig, CalibrationSet, load_calibration_set
+from edge_ai_ros.compiler.host_facts import build_int8_format, engine_host_record, qdq_weight_format
 from edge_ai_ros.compiler.source_model import SourceModel, load_source_model
 from edge_ai_ros.compiler.tensorrt_options import TensorRtOptions
 from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError, EngineError
+from edge_ai_ros.int8_format import Int8Format
 from edge_ai_ros.manifest import ArtifactSpec, ModelManifest, manifest_path_for, save_manifest
 
 LOG = logging.getLogger(__name__)
@@ -132,6 +134,7 @@ class _Run:
             calibration = {"data_fingerprint": calib.fingerprint, "holdout_count": len(calib.holdout)}
             if self.precision == "int8" and o.calibration is not None and not source.prequantized:
                 calibration |= {**o.calibration.method_facts(), "flavour": builder.qdq_flavour,
+                                "int8_format": build_int8_format(builder.qdq_flavour).facts(),
                                 "keep_layers": list(o.keep_layers), "auto_keep": o.auto_keep,
                                 "output_tail": "fp32"}
         return CacheKeyInputs(
@@ -168,13 +171,14 @@ class _Run:
         work.mkdir(parents=True, exist_ok=True)
         keep = (*sensitivity.resolve_named(source.path, o.keep_layers), *sensitivity.output_tail(source.path))
         base = QdqOptions(method=o.calibration.method, percentile=o.calibration.percentile,
-                          flavour=builder.qdq_flavour, nodes_to_exclude=keep)
+                          flavour=builder.qdq_flavour, nodes_to_exclude=keep,
+                          reduce_range=build_int8_format(builder.qdq_flavour).reduce_range)
         if o.auto_keep:
             self.step("quantizing", 0.2, f"finding the {o.auto_keep} most sensitive layers")
             trial = quantize_to_qdq(source.path, work / "trial.qdq.onnx", source.input_name, calib.calibration, base)
             found = sensitivity.worst_nodes(source.path, trial, source.input_name, calib.calibration[:4], o.auto_keep)
             keep = tuple(dict.fromkeys((*keep, *found)))
-        options = QdqOptions(method=base.method, percentile=base.percentile, flavour=base.flavour, nodes_to_exclude=keep)
+        options = replace(base, nodes_to_exclude=keep)
         self.step("quantizing", 0.3, f"{options.method} calibration on {len(calib.calibration)} frames")
         return quantize_to_qdq(source.path, work / "model.qdq.onnx", source.input_name, calib.calibration, options), options
 
@@ -217,10 +221,18 @@ class _Run:
             source_onnx_sha256=source.sha256, precision=self.precision, backend=builder.name,
             backend_version=key_inputs.backend_version, device=key_inputs.device, calibration=calibration,
             accuracy=None if gate is None else gate.to_dict(),
+            host=engine_host_record(self.precision, key_inputs.device, self._int8_format(source, builder, artifact)),
             build={"cache_key": key_inputs.key(), "key_inputs": json_safe(key_inputs), "flags": dict(key_inputs.flags),
                    "build_time_s": round(seconds, 3), "built_at": datetime.now(UTC).isoformat(),
                    "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)},
         )
+
+    def _int8_format(self, source: SourceModel, builder: BackendBuilder, artifact: Path) -> Int8Format | None:
+        if self.precision != "int8":
+            return None
+        if source.prequantized:  # QAT: the graph's own weights say which format it was trained in
+            return qdq_weight_format(source.path)
+        return build_int8_format(builder.qdq_flavour)
 
     def _deliver(self, entry: CacheEntry, *, cache_hit: bool) -> BuildResult:
         """Copy the entry to --out (artifact files first, manifest last), or hand back the cache paths."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from edge_ai_ros.engines.base import Engine
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EngineError, ManifestError
+from edge_ai_ros.host import check_host_record
 from edge_ai_ros.manifest import ModelManifest, load_manifest, manifest_path_for
 
 _LOG = logging.getLogger(__name__)
@@ -147,6 +148,8 @@ def load_engine(
     options = options or EngineOptions()
     if manifest is None and manifest_path_for(path).is_file():
         manifest = load_manifest(manifest_path_for(path))
+    if manifest is not None:  # built and checked for CPU features this host lacks: refused, named
+        check_host_record(manifest.host, f"model {manifest.model_id} ({path.name})")
     fmt = manifest.artifact.format if manifest else artifact_format(path)
     precision = manifest.precision if manifest else "fp32"
     if backend != "auto":
