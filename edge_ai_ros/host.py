@@ -161,6 +161,17 @@ def describe_host() -> dict[str, Any]:
     }
 
 
+@functools.cache
+def diagnostic_values() -> tuple[tuple[str, str], ...]:
+    """The static host facts a node shows on /diagnostics (key, value), computed once."""
+    features = host_features()
+    quota = cgroup_cpu_quota()
+    return (("host_cpu", cpu_model(_cpuinfo_text())), ("host_cpu_flags", ",".join(features.sorted_flags())),
+            ("host_capabilities", ",".join(sorted(features.capabilities()))),
+            ("host_cores", f"{available_cores()} usable of {os.cpu_count()}"),
+            ("host_cpu_quota", "none" if quota is None else f"{quota:g}"))
+
+
 # ---- what an artifact was built and checked for ------------------------------------------------
 def host_record(requires: Iterable[str], features: CpuFeatures | None = None) -> dict[str, Any]:
     """The manifest's ``host`` entry: the build host's flags and the capabilities the artifact needs."""
