@@ -82,6 +82,7 @@ class _Run:
         self.options, self._progress, self._cancelled = options, progress, cancelled
         self.cache = EngineCache(options.cache_dir)
         self.precision = options.precision  # what is built; see _effective_precision
+        self._auto_choice: dict[str, Any] | None = None  # serving backends timed here (backend auto)
 
     def step(self, stage: str, fraction: float, detail: str = "") -> None:
         if self._cancelled():
@@ -154,6 +155,7 @@ class _Run:
             self.step("building", 0.5, f"{builder.name} {self.precision}")
             built = builder.build(model_path, staged, self.precision, stem)
             gate = self._gate(source, builder, calib, staged / built.name)
+            self._auto_choice = self._measure_serving(builder, staged / built.name, built.format)
             self.step("writing", 0.95, str(self.cache.entry_dir(key)))
             shutil.rmtree(staged / "work", ignore_errors=True)
             manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
@@ -224,8 +226,23 @@ class _Run:
             host=engine_host_record(self.precision, key_inputs.device, self._int8_format(source, builder, artifact)),
             build={"cache_key": key_inputs.key(), "key_inputs": json_safe(key_inputs), "flags": dict(key_inputs.flags),
                    "build_time_s": round(seconds, 3), "built_at": datetime.now(UTC).isoformat(),
-                   "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)},
+                   "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)}
+            | ({"auto_choice": self._auto_choice} if self._auto_choice else {}),
         )
+
+    def _measure_serving(self, builder: BackendBuilder, artifact: Path, fmt: str) -> dict[str, Any] | None:
+        """With backend auto, time every backend that can serve the artifact here (gated on outputs),
+        so the loader serves it with the fastest without measuring again on this CPU."""
+        if self.options.backend != "auto":
+            return None
+        from edge_ai_ros.engines.auto_select import measure_artifact
+
+        self.step("validating", 0.9, "timing the backends that can serve it")
+        choice = measure_artifact(artifact, fmt, self.precision, builder.name, budget_s=2.0)
+        if choice is None:
+            return None
+        LOG.info("serving backend measured here: %s", choice.reason())
+        return choice.to_dict()
 
     def _int8_format(self, source: SourceModel, builder: BackendBuilder, artifact: Path) -> Int8Format | None:
         if self.precision != "int8":

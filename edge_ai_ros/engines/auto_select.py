@@ -184,3 +184,31 @@ def _time_gated(engines: dict[str, Engine], rejected: dict[str, str], reference:
             engines[name].infer(feeds)
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def recorded_choice(build: Mapping[str, Any], candidates: Sequence[str]) -> MeasuredChoice | None:
+    """A manifest's compile-time measurement (``build.auto_choice``), if taken on a CPU like this one."""
+    data = build.get("auto_choice")
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        choice = MeasuredChoice.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        _LOG.warning("ignoring the manifest's unreadable build.auto_choice: %s", err)
+        return None
+    usable = choice.device == cpu_device_string() and choice.backend in candidates
+    return choice if usable and choice.schema == CHOICE_SCHEMA else None
+
+
+def measure_artifact(path: Path, fmt: str, precision: str, reference: str, budget_s: float) -> MeasuredChoice | None:
+    """Measure every available backend that reads ``path`` (None when only one does)."""
+    from edge_ai_ros.engines.options import EngineOptions
+    from edge_ai_ros.engines.registry import available_backends, choose_backend_for_format, create_engine
+
+    table = choose_backend_for_format(fmt, available_backends(), built_for=reference, precision=precision)
+    if not table.fallbacks:
+        return None
+    options = EngineOptions()
+    return measure((table.backend, *table.fallbacks),
+                   lambda name: create_engine(name, path, options, precision=precision, reason="measuring"),
+                   reference=reference, precision=precision, budget_s=budget_s)

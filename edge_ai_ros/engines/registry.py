@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_ai_ros.atomic_io import file_sha256
+from edge_ai_ros.engines import auto_select
 from edge_ai_ros.engines.base import Engine
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EdgeAiError, EngineError, ManifestError
@@ -166,30 +168,39 @@ def load_engine(
 
 def _measured_choice(table: BackendChoice, path: Path, options: EngineOptions, precision: str,
                      manifest: ModelManifest | None) -> BackendChoice:
-    """The table's candidates re-ordered by a measurement on this host (cached), or the table on failure."""
-    from edge_ai_ros.atomic_io import file_sha256
-    from edge_ai_ros.engines import auto_select
-
+    """The table's candidates re-ordered by a measurement on this host, or the table if none could be had."""
     candidates = (table.backend, *table.fallbacks)
+    found = _find_or_measure(table, path, options, precision, manifest)
+    if found is None:
+        return table
+    measured, reason = found
+    rest = tuple(dict.fromkeys(n for n in (*measured.order, *candidates) if n != measured.backend))
+    return BackendChoice(backend=measured.backend, reason=reason, fallbacks=rest)
+
+
+def _find_or_measure(table: BackendChoice, path: Path, options: EngineOptions, precision: str,
+                     manifest: ModelManifest | None) -> tuple[auto_select.MeasuredChoice, str] | None:
+    """Compile-time record (same CPU), else this host's cached measurement, else measure now and cache."""
+    candidates = (table.backend, *table.fallbacks)
+    recorded = auto_select.recorded_choice(manifest.build, candidates) if manifest else None
+    if recorded is not None:
+        return recorded, f"{recorded.reason()} [measured when compiled, {recorded.measured_at}]"
     sha = manifest.artifact.sha256 if manifest else file_sha256(path)
     key = auto_select.choice_key(sha, candidates, precision, options.resolved_threads())
     cache_dir = Path(options.choice_cache_dir) if options.choice_cache_dir else auto_select.default_cache_dir()
-    measured = auto_select.cached_choice(cache_dir, key, candidates)
-    if measured is None:
-        reference = manifest.backend if manifest and manifest.backend in candidates else table.backend
-        try:
-            measured = auto_select.measure(
-                candidates, lambda name: create_engine(name, path, options, precision=precision, reason="measuring"),
-                reference=reference, precision=precision, budget_s=options.auto_budget_s)
-        except EdgeAiError as err:
-            _LOG.warning("measuring backends for %s failed, using the fixed order: %s", path.name, err)
-            return table
-        auto_select.store_choice(cache_dir, key, measured)
-        reason = measured.reason()
-    else:
-        reason = f"{measured.reason()} [measured {measured.measured_at}, cached]"
-    rest = tuple(n for n in (*measured.order, *candidates) if n != measured.backend)
-    return BackendChoice(backend=measured.backend, reason=reason, fallbacks=tuple(dict.fromkeys(rest)))
+    cached = auto_select.cached_choice(cache_dir, key, candidates)
+    if cached is not None:
+        return cached, f"{cached.reason()} [measured {cached.measured_at}, cached]"
+    reference = manifest.backend if manifest and manifest.backend in candidates else table.backend
+    try:
+        measured = auto_select.measure(
+            candidates, lambda name: create_engine(name, path, options, precision=precision, reason="measuring"),
+            reference=reference, precision=precision, budget_s=options.auto_budget_s)
+    except EdgeAiError as err:
+        _LOG.warning("measuring backends for %s failed, using the fixed order: %s", path.name, err)
+        return None
+    auto_select.store_choice(cache_dir, key, measured)
+    return measured, measured.reason()
 
 
 def _load_first(choice: BackendChoice, path: Path, options: EngineOptions, precision: str) -> Engine:

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_models import classifier, identity_conv
+from tiny_models import classifier, identity_conv, write_manifest
 
+from edge_ai_ros.compiler.build import BuildOptions, build_engine
 from edge_ai_ros.engines import auto_select
+from edge_ai_ros.engines.device import cpu_device_string
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import CPU_PREFERENCE, available_backends, create_engine, load_engine
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.manifest import DecoderSpec, PreprocessSpec
 
 BOTH = ("onnxruntime", "openvino")
 pytestmark = pytest.mark.skipif(not set(BOTH) <= set(available_backends()), reason="needs both CPU backends")
@@ -67,3 +70,19 @@ def test_auto_select_options_are_validated() -> None:
         EngineOptions(auto_select="fastest")
     with pytest.raises(ConfigError, match="auto_budget_s"):
         EngineOptions(auto_budget_s=0.0)
+
+
+def test_compile_with_auto_records_the_measurement_and_the_loader_follows_it(tmp_path: Path) -> None:
+    model = classifier(tmp_path / "c.onnx")
+    write_manifest(model, task="classification", labels=("r", "g", "b"), decoder=DecoderSpec(kind="classification"),
+                   preprocess=PreprocessSpec(width=16, height=16))
+    result = build_engine(BuildOptions(onnx_path=str(model), precision="fp32", backend="auto",
+                                       cache_dir=str(tmp_path / "engines")))
+    recorded = auto_select.MeasuredChoice.from_dict(result.manifest.build["auto_choice"])
+    assert result.manifest.backend == "onnxruntime" and recorded.device == cpu_device_string()
+    assert set(recorded.order) == set(BOTH) and recorded.reference == "onnxruntime"
+    options = EngineOptions(threads=1, choice_cache_dir=str(tmp_path / "cache"))
+    engine = load_engine(result.engine_path, options=options)
+    assert engine.info.backend == recorded.backend and "measured when compiled" in engine.info.details["backend_choice"]
+    engine.close()
+    assert not (tmp_path / "cache").exists()  # nothing measured at load
