@@ -28,10 +28,9 @@ BUILDER_MODULES: dict[str, str] = {
     "openvino": "edge_ai_ros.compiler.openvino_build",
     "onnxruntime": "edge_ai_ros.compiler.onnxruntime_build",
 }
-#: ``--backend auto``: TensorRT where usable; on CPUs the portable ONNX artifact (fp32, int8), whose
-#: serving backend is then measured on this host and recorded in the manifest (build.auto_choice);
-#: OpenVINO builds what ONNX Runtime cannot (bf16, fp16).
-AUTO_ORDER = ("tensorrt", "onnxruntime", "openvino")
+#: ``--backend auto``: TensorRT where usable; on CPUs every CPU builder is built and timed
+#: (compiler/auto_build.py); this order is then only the order they are built and listed in.
+AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
 
 
 @dataclass(frozen=True, kw_only=True)

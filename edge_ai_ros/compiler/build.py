@@ -82,7 +82,6 @@ class _Run:
         self.options, self._progress, self._cancelled = options, progress, cancelled
         self.cache = EngineCache(options.cache_dir)
         self.precision = options.precision  # what is built; see _effective_precision
-        self._auto_choice: dict[str, Any] | None = None  # serving backends timed here (backend auto)
 
     def step(self, stage: str, fraction: float, detail: str = "") -> None:
         if self._cancelled():
@@ -155,7 +154,6 @@ class _Run:
             self.step("building", 0.5, f"{builder.name} {self.precision}")
             built = builder.build(model_path, staged, self.precision, stem)
             gate = self._gate(source, builder, calib, staged / built.name)
-            self._auto_choice = self._measure_serving(builder, staged / built.name, built.format)
             self.step("writing", 0.95, str(self.cache.entry_dir(key)))
             shutil.rmtree(staged / "work", ignore_errors=True)
             manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
@@ -226,23 +224,8 @@ class _Run:
             host=engine_host_record(self.precision, key_inputs.device, self._int8_format(source, builder, artifact)),
             build={"cache_key": key_inputs.key(), "key_inputs": json_safe(key_inputs), "flags": dict(key_inputs.flags),
                    "build_time_s": round(seconds, 3), "built_at": datetime.now(UTC).isoformat(),
-                   "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)}
-            | ({"auto_choice": self._auto_choice} if self._auto_choice else {}),
+                   "source_path": str(source.path), "metadata_from": source.metadata_from, "details": dict(details)},
         )
-
-    def _measure_serving(self, builder: BackendBuilder, artifact: Path, fmt: str) -> dict[str, Any] | None:
-        """With backend auto, time every backend that can serve the artifact here (gated on outputs),
-        so the loader serves it with the fastest without measuring again on this CPU."""
-        if self.options.backend != "auto":
-            return None
-        from edge_ai_ros.engines.auto_select import measure_artifact
-
-        self.step("validating", 0.9, "timing the backends that can serve it")
-        choice = measure_artifact(artifact, fmt, self.precision, builder.name, budget_s=2.0)
-        if choice is None:
-            return None
-        LOG.info("serving backend measured here: %s", choice.reason())
-        return choice.to_dict()
 
     def _int8_format(self, source: SourceModel, builder: BackendBuilder, artifact: Path) -> Int8Format | None:
         if self.precision != "int8":
@@ -275,5 +258,19 @@ def json_safe(inputs: CacheKeyInputs) -> dict[str, Any]:
 
 def build_engine(options: BuildOptions, progress: Progress | None = None,
                  cancelled: Callable[[], bool] | None = None) -> BuildResult:
-    """Build (or fetch from the cache) the engine ``options`` describe."""
-    return _Run(options, progress or _no_progress, cancelled or (lambda: False)).execute()
+    """Build (or fetch from the cache) the engine ``options`` describe.
+
+    ``backend="auto"`` builds TensorRT where it is usable; on CPUs it builds every CPU backend
+    that supports the precision and keeps the fastest measured here (``auto_build``).
+    """
+    run = _Run(options, progress or _no_progress, cancelled or (lambda: False))
+    if options.backend == "auto" and choose_builder("auto", options.precision, options.tensorrt).name != "tensorrt":
+        from edge_ai_ros.compiler.auto_build import build_fastest
+
+        return build_fastest(options, lambda o: _Run(o, run._progress, run._cancelled))
+    return run.execute()
+
+
+def deliver(run: _Run, entry: CacheEntry, *, cache_hit: bool) -> BuildResult:
+    """Hand ``entry`` over as ``run`` would (copied to its --out folder if it has one)."""
+    return run._deliver(entry, cache_hit=cache_hit)

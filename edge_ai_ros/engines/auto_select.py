@@ -133,8 +133,12 @@ def relative_error(candidate: Mapping[str, np.ndarray], reference: Mapping[str, 
 
 
 def measure(candidates: Sequence[str], load: Loader, *, reference: str, precision: str,
-            budget_s: float, max_runs: int = 30) -> MeasuredChoice:
-    """Load every candidate, gate it against ``reference``'s outputs, time the rest interleaved."""
+            budget_s: float, max_runs: int = 30, check_outputs: bool = True) -> MeasuredChoice:
+    """Load every candidate, gate it against ``reference``'s outputs, time the rest interleaved.
+
+    ``check_outputs=False`` skips the output comparison (the compiler's candidates each passed
+    the accuracy gate against FP32 already, and different INT8 artifacts legitimately differ).
+    """
     engines: dict[str, Engine] = {}
     rejected: dict[str, str] = {}
     try:
@@ -143,7 +147,8 @@ def measure(candidates: Sequence[str], load: Loader, *, reference: str, precisio
                 engines[name] = load(name)
             except EdgeAiError as err:
                 rejected[name] = f"did not load ({err})"
-        times = _time_gated(engines, rejected, reference, precision, budget_s, max_runs)
+        limit = MAX_RELATIVE_ERROR.get(precision, 0.05) if check_outputs else float("inf")
+        times = _time_gated(engines, rejected, reference, limit, budget_s, max_runs)
     finally:
         for engine in engines.values():
             engine.close()
@@ -156,14 +161,13 @@ def measure(candidates: Sequence[str], load: Loader, *, reference: str, precisio
                           measured_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
-def _time_gated(engines: dict[str, Engine], rejected: dict[str, str], reference: str, precision: str,
+def _time_gated(engines: dict[str, Engine], rejected: dict[str, str], reference: str, limit: float,
                 budget_s: float, max_runs: int) -> dict[str, list[float]]:
     if not engines:
         return {}
     first = engines.get(reference) or next(iter(engines.values()))
     feeds = probe_feeds(first.info.inputs)
     expected = first.infer(feeds)  # also the reference's warm-up run
-    limit = MAX_RELATIVE_ERROR.get(precision, 0.05)
     eligible: list[str] = []
     for name, engine in engines.items():
         try:
@@ -199,16 +203,3 @@ def recorded_choice(build: Mapping[str, Any], candidates: Sequence[str]) -> Meas
     usable = choice.device == cpu_device_string() and choice.backend in candidates
     return choice if usable and choice.schema == CHOICE_SCHEMA else None
 
-
-def measure_artifact(path: Path, fmt: str, precision: str, reference: str, budget_s: float) -> MeasuredChoice | None:
-    """Measure every available backend that reads ``path`` (None when only one does)."""
-    from edge_ai_ros.engines.options import EngineOptions
-    from edge_ai_ros.engines.registry import available_backends, choose_backend_for_format, create_engine
-
-    table = choose_backend_for_format(fmt, available_backends(), built_for=reference, precision=precision)
-    if not table.fallbacks:
-        return None
-    options = EngineOptions()
-    return measure((table.backend, *table.fallbacks),
-                   lambda name: create_engine(name, path, options, precision=precision, reason="measuring"),
-                   reference=reference, precision=precision, budget_s=budget_s)

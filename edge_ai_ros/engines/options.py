@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from edge_ai_ros.engines.device import available_cores
 from edge_ai_ros.errors import ConfigError
 
 PRECISION_HINTS = ("", "f32", "bf16", "f16")
 AUTO_SELECT = ("measure", "table")
+AUTO_SELECT_ENV = "EDGE_AI_ROS_AUTO_SELECT"  # the default of EngineOptions.auto_select (nodes, CLI)
 DEVICES = ("cpu", "gpu", "cuda")
 
 
@@ -26,7 +28,8 @@ class EngineOptions:
         next inference (preprocess 6.3 -> 2.3 ms, inference 8.7 -> 4.8 ms with it off; docs/engines.md).
     auto_select: how backend "auto" picks among backends that can run an artifact: "measure" times
         them on this host once (engines/auto_select.py, result cached), "table" takes the fixed
-        fallback order (registry.CPU_PREFERENCE) without measuring.
+        fallback order (registry.CPU_PREFERENCE) without measuring. Default: $EDGE_AI_ROS_AUTO_SELECT
+        or "measure".
     auto_budget_s: seconds the timing part of a measurement may take (loading comes on top).
     choice_cache_dir: where measured choices are kept; "" = $EDGE_AI_ROS_CACHE_DIR or ~/.cache/edge_ai_ros.
     """
@@ -36,7 +39,7 @@ class EngineOptions:
     device: str = "cpu"
     device_index: int = 0
     spin_wait: bool = False
-    auto_select: str = "measure"
+    auto_select: str = field(default_factory=lambda: os.environ.get(AUTO_SELECT_ENV, "measure"))
     auto_budget_s: float = 1.5
     choice_cache_dir: str = ""
 

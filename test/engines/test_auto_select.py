@@ -72,17 +72,31 @@ def test_auto_select_options_are_validated() -> None:
         EngineOptions(auto_budget_s=0.0)
 
 
-def test_compile_with_auto_records_the_measurement_and_the_loader_follows_it(tmp_path: Path) -> None:
+def test_compile_with_auto_builds_each_cpu_backend_keeps_the_fastest_and_remembers(tmp_path: Path) -> None:
     model = classifier(tmp_path / "c.onnx")
     write_manifest(model, task="classification", labels=("r", "g", "b"), decoder=DecoderSpec(kind="classification"),
                    preprocess=PreprocessSpec(width=16, height=16))
-    result = build_engine(BuildOptions(onnx_path=str(model), precision="fp32", backend="auto",
-                                       cache_dir=str(tmp_path / "engines")))
-    recorded = auto_select.MeasuredChoice.from_dict(result.manifest.build["auto_choice"])
-    assert result.manifest.backend == "onnxruntime" and recorded.device == cpu_device_string()
-    assert set(recorded.order) == set(BOTH) and recorded.reference == "onnxruntime"
-    options = EngineOptions(threads=1, choice_cache_dir=str(tmp_path / "cache"))
-    engine = load_engine(result.engine_path, options=options)
-    assert engine.info.backend == recorded.backend and "measured when compiled" in engine.info.details["backend_choice"]
+    options = BuildOptions(onnx_path=str(model), precision="fp32", backend="auto", cache_dir=str(tmp_path / "engines"),
+                           out_dir=str(tmp_path / "out"))
+    result = build_engine(options)
+    timed = result.manifest.build["auto_compile"]
+    assert set(timed["median_ms"]) == {"openvino/openvino", "onnxruntime/onnxruntime", "onnxruntime/openvino"}
+    fastest = min(timed["median_ms"], key=timed["median_ms"].get)
+    assert result.manifest.backend == timed["builder"] == fastest.split("/")[0]
+    serving = auto_select.MeasuredChoice.from_dict(result.manifest.build["auto_choice"])
+    assert serving.backend == fastest.split("/")[1] and serving.device == cpu_device_string()
+    assert result.engine_path.parent == tmp_path / "out"  # only the chosen engine is delivered
+    assert len(list((tmp_path / "out").glob("*.manifest.json"))) == 1
+
+    # the loader serves it with the measured backend, without measuring again
+    engine = load_engine(result.engine_path, options=EngineOptions(threads=1, choice_cache_dir=str(tmp_path / "cache")))
+    assert engine.info.backend == serving.backend
+    assert "measured when compiled" in engine.info.details["backend_choice"] or serving.order == (serving.backend,)
     engine.close()
-    assert not (tmp_path / "cache").exists()  # nothing measured at load
+    assert not (tmp_path / "cache").exists()
+
+    # the next auto compile on this CPU returns the same entry: no build, no measurement
+    stages: list[str] = []
+    again = build_engine(options, progress=lambda stage, fraction, detail: stages.append(stage))
+    assert again.cache_hit and again.cache_key == result.cache_key and "building" not in stages
+    assert again.manifest.build["auto_compile"] == timed
