@@ -179,6 +179,8 @@ def _time_gated(engines: dict[str, Engine], rejected: dict[str, str], reference:
             rejected[name] = f"outputs differ from {reference} by {error:.3g} (allowed {limit})"
         else:
             eligible.append(name)
+    for name in eligible:  # a second untimed run: some runtimes finish compiling on the first ones
+        engines[name].infer(feeds)
     times: dict[str, list[float]] = {name: [] for name in eligible}
     deadline = time.monotonic() + budget_s
     while eligible and len(times[eligible[0]]) < max_runs and (time.monotonic() < deadline or

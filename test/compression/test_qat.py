@@ -95,6 +95,9 @@ def test_compiler_builds_the_qat_qdq_model_and_keeps_it_int8(tmp_path: Path) -> 
     out = ort.InferenceSession(str(result.engine_path)).run(None, {"images": example.numpy()})[0]
     assert out.shape == (1, 84, 5 + model.config.num_classes)
     assert result.manifest.precision == "int8", "a QDQ model must be recorded as int8, whatever was asked"
+    # the format is read back from the graph's weights: this host's QAT default, and what it needs to run
+    assert result.manifest.host is not None
+    assert result.manifest.host["int8_format"]["weight_qmax"] == QatConfig().weight_qmax
 
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "edge_ai_ros/assets/demo_detector/detector.safetensors"
