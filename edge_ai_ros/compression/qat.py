@@ -32,6 +32,7 @@ from torch import nn
 
 from edge_ai_ros.compression.graph_probe import conv_bn_pairs, output_layers
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.host import CpuFeatures
 from edge_ai_ros.int8_format import FULL_WEIGHT_QMAX, REDUCED_WEIGHT_QMAX, int8_format_for
 
 ACTIVATION_TYPES = ("u8", "s8")
@@ -58,9 +59,10 @@ class QatConfig:
             raise ConfigError("qat.ema_momentum", f"must be in [0, 1), got {self.ema_momentum}", fix="use 0.9")
 
     @classmethod
-    def for_target(cls, target: str, **changes: object) -> QatConfig:
-        """The config whose activation type and weight range are ``target``'s INT8 format on this host."""
-        fmt = int8_format_for(target)
+    def for_target(cls, target: str, features: CpuFeatures | None = None, **changes: object) -> QatConfig:
+        """The config whose activation type and weight range are ``target``'s INT8 format on the CPU
+        with ``features`` (default: this host, where the export is checked)."""
+        fmt = int8_format_for(target, features)
         return cls(activation=fmt.activation, weight_qmax=fmt.weight_qmax, **changes)  # type: ignore[arg-type]
 
 
