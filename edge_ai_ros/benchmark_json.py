@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_ai_ros.atomic_io import atomic_write_text
+from edge_ai_ros.host import describe_host
 
 
 def write_benchmark_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` (JSON-serialisable) to ``path`` atomically; returns the path written."""
-    return atomic_write_text(Path(path), json.dumps(dict(payload), indent=2) + "\n")
+    """Write ``payload`` (JSON-serialisable) to ``path`` atomically, with the host it was measured
+    on under ``"host"`` (CPU model and flags, cores, cgroup quota, load, runtime versions) unless
+    the payload already carries one; returns the path written."""
+    data = dict(payload)
+    data.setdefault("host", describe_host())
+    return atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")

@@ -125,6 +125,9 @@ class ModelManifest:
     calibration: Mapping[str, Any] | None = None
     accuracy: Mapping[str, Any] | None = None
     build: Mapping[str, Any] = field(default_factory=dict)
+    # CPU features the artifact was built and checked on, and the capabilities it needs
+    # (edge_ai_ros.host.host_record); None for artifacts that run on any CPU
+    host: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -177,6 +180,7 @@ class ModelManifest:
                 calibration=data.get("calibration"),
                 accuracy=data.get("accuracy"),
                 build=dict(data.get("build", {})),
+                host=data.get("host"),
                 schema_version=version,
             )
         except ManifestError:

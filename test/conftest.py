@@ -66,6 +66,16 @@ def _require_rclpy() -> Any:
     return pytest.importorskip("rclpy", reason="rclpy is not importable here (run make setup)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_choice_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Backends measured by ``auto`` are remembered in a folder of this run, not the user's cache
+    (set in the environment, so nodes started as subprocesses use it too)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGE_AI_ROS_CACHE_DIR", str(tmp_path_factory.mktemp("edge-ai-ros-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def ros_env() -> dict[str, str]:
     """A fresh dict of environment variables for subprocesses that run nodes."""

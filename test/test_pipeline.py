@@ -16,7 +16,7 @@ from edge_ai_ros.manifest import DecoderSpec
 from edge_ai_ros.pipeline import Perception
 
 BACKENDS = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
-OPTIONS = EngineOptions(threads=1)
+OPTIONS = EngineOptions(threads=1, auto_select="table")  # the fixed order: these tests name the backend
 
 
 def _red(height: int, width: int) -> np.ndarray:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from edge_ai_ros.compiler import benchmark
-    from edge_ai_ros.engines.device import available_cores, cpu_device_string
+    from edge_ai_ros.host import available_cores, cpu_device_string
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(available_cores())

@@ -28,7 +28,9 @@ BUILDER_MODULES: dict[str, str] = {
     "openvino": "edge_ai_ros.compiler.openvino_build",
     "onnxruntime": "edge_ai_ros.compiler.onnxruntime_build",
 }
-AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")  # fastest first where available
+#: ``--backend auto``: TensorRT where usable; on CPUs every CPU builder is built and timed
+#: (compiler/auto_build.py); this order is then only the order they are built and listed in.
+AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
 
 
 @dataclass(frozen=True, kw_only=True)

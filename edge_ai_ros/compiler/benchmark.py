@@ -24,10 +24,10 @@ from edge_ai_ros.stats import summarize
 
 LOG = logging.getLogger(__name__)
 CONFIGS: tuple[tuple[str, str], ...] = (
-    ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "bf16"),
+    ("auto", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "bf16"),
     ("openvino", "int8"), ("tensorrt", "fp16"), ("tensorrt", "int8"),
 )
-DEFAULT_PATH = ("auto", "int8")  # what `edge-ai-ros compile model.onnx --calib X` builds
+DEFAULT_PATH = ("auto", "int8")  # what `edge-ai-ros compile model.onnx --calib X` builds, served with auto
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +84,9 @@ def engine_row(name: str, onnx_path: Path, calib: Path, backend: str, precision:
     result = build_engine(BuildOptions(onnx_path=str(onnx_path), precision=precision, backend=backend,
                                        calibration=CalibrationConfig(source=str(calib), max_samples=16),
                                        max_drop=100.0, cache_dir=str(cache)))
-    engine = load_engine(result.engine_path, backend=result.manifest.backend)
+    # the default path is served as the node serves it: backend auto (measured when compiled)
+    engine = load_engine(result.engine_path, backend="auto" if backend == "auto" else result.manifest.backend)
+    runtime = f"auto: {engine.info.backend}" if backend == "auto" else backend
     try:
         spec = result.manifest.inputs[0]
         shape = [d if isinstance(d, int) else 1 for d in spec.shape]
@@ -97,7 +99,7 @@ def engine_row(name: str, onnx_path: Path, calib: Path, backend: str, precision:
     acc = result.manifest.accuracy or {}
     size = sum(p.stat().st_size for p in result.engine_path.parent.glob(f"{result.engine_path.stem}.*")
                if not p.name.endswith(".json"))
-    return Row(model=name, runtime=backend, precision=precision, p50_ms=p50, p99_ms=p99, batch8_fps=fps,
+    return Row(model=name, runtime=runtime, precision=precision, p50_ms=p50, p99_ms=p99, batch8_fps=fps,
                size_mb=size / 1e6, accuracy=f"{acc.get('metric', '?')} {acc.get('candidate', float('nan')):.1f}",
                relative_error=float(acc.get("relative_error", float("nan"))))
 
@@ -108,7 +110,6 @@ def bench_model(name: str, torch_model: Any, onnx_path: Path, calib: Path, size:
     from edge_ai_ros.errors import EdgeAiError
 
     rows = [torch_row(name, torch_model, size, iterations)]
-    default_backend = choose_builder(DEFAULT_PATH[0], DEFAULT_PATH[1]).name
     for backend, precision in CONFIGS:
         try:
             choose_builder(backend, precision)
@@ -117,7 +118,7 @@ def bench_model(name: str, torch_model: Any, onnx_path: Path, calib: Path, size:
             continue
         LOG.info("benchmarking %s %s %s", name, backend, precision)
         row = engine_row(name, onnx_path, calib, backend, precision, cache, iterations)
-        rows.append(Row(**{**asdict(row), "default": (backend, precision) == (default_backend, DEFAULT_PATH[1])}))
+        rows.append(Row(**{**asdict(row), "default": (backend, precision) == DEFAULT_PATH}))
     base = rows[0].p50_ms
     return [Row(**{**asdict(r), "speedup_vs_torch": base / r.p50_ms}) for r in rows]
 
@@ -128,7 +129,7 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
     for model in dict.fromkeys(r.model for r in rows):
         mine = [r for r in rows if r.model == model]
         default = next((r for r in mine if r.default), None)
-        fastest = min((r for r in mine if r.runtime != "pytorch eager"), key=lambda r: r.p50_ms)
+        fastest = min((r for r in mine if r.runtime != "pytorch eager" and not r.default), key=lambda r: r.p50_ms)
         if default is not None:
             out[model] = {"default": f"{default.runtime} {default.precision}", "speedup_vs_torch": default.speedup_vs_torch,
                           "fastest": f"{fastest.runtime} {fastest.precision}",

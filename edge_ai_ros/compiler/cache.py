@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edge_ai_ros.atomic_io import atomic_write_bytes, file_lock
 from edge_ai_ros.errors import CompileError, EdgeAiError, ManifestError
+from edge_ai_ros.host import check_host_record
 from edge_ai_ros.manifest import ModelManifest, load_manifest, manifest_path_for, verify_artifact
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def check_manifest_matches(
 ) -> None:
     """Raise ManifestError naming the first field where an entry differs from what is wanted."""
     verify_artifact(manifest, manifest_file)
+    check_host_record(manifest.host, f"cached engine {manifest_file}")  # never reuse one built for other CPU features
     wanted = {"build.cache_key": key, "backend_version": backend_version, "device": device}
     found = {
         "build.cache_key": str(manifest.build.get("cache_key", "")),

@@ -37,7 +37,7 @@ class OnnxRuntimeBuilder:
         return str(self._ort.__version__)
 
     def device(self) -> str:
-        from edge_ai_ros.engines.device import cpu_device_string
+        from edge_ai_ros.host import cpu_device_string
 
         return cpu_device_string()
 

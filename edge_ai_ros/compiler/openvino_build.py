@@ -40,7 +40,7 @@ class OpenVinoBuilder:
         return str(self._ov.get_version())
 
     def device(self) -> str:
-        from edge_ai_ros.engines.device import cpu_device_string
+        from edge_ai_ros.host import cpu_device_string
 
         return cpu_device_string()
 

@@ -2,8 +2,9 @@
 
 BatchNorm is folded into the preceding conv first (the deployed graph has no BN either),
 then every Conv2d becomes a FakeQuantConv2d: its input activation is fake-quantized per
-tensor (EMA min/max observer), its weight per output channel (symmetric s8, |q| <= 127 so
-VNNI accumulation cannot overflow) and, for runtimes that fuse DQ->Conv->Q into an INT8
+tensor (EMA min/max observer), its weight per output channel (symmetric s8 in
+[-weight_qmax, weight_qmax]: 127, or 64 where the serving CPU lacks VNNI, see
+``edge_ai_ros.int8_format``) and, for runtimes that fuse DQ->Conv->Q into an INT8
 kernel (ONNX Runtime, OpenVINO), its output too, except the output convs (no layer
 consumes them, e.g. a detector's prediction convs): one INT8 scale over pixel offsets, log
 sizes and score logits is coarse, and everything after them (box decoding, the concat of
@@ -17,19 +18,22 @@ QuantizeLinear/DequantizeLinear pairs; ``qdq_onnx.finalize_qdq`` then stores wei
 int8 and biases as int32 so runtimes build real INT8 convolutions.
 
 Activation types: "u8" (asymmetric, what ONNX Runtime's x86 VNNI/AMX kernels want) or
-"s8" (symmetric, what TensorRT wants).
+"s8" (symmetric, what TensorRT wants). ``QatConfig.for_target`` takes both from the target's
+INT8 format; the plain default is this host's CPU format.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from edge_ai_ros.compression.graph_probe import conv_bn_pairs, output_layers
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.host import CpuFeatures
+from edge_ai_ros.int8_format import FULL_WEIGHT_QMAX, REDUCED_WEIGHT_QMAX, int8_format_for
 
 ACTIVATION_TYPES = ("u8", "s8")
 
@@ -41,13 +45,25 @@ class QatConfig:
     float_head_outputs: bool = True  # output convs (nothing consumes them) keep a float output
     ema_momentum: float = 0.9
     skip: tuple[str, ...] = ()  # conv names left in float
+    # 127, or 64 (7-bit, "reduce_range") where u8 x s8 kernels can saturate: this host's CPU format
+    weight_qmax: int = field(default_factory=lambda: int8_format_for("cpu").weight_qmax)
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATION_TYPES:
             raise ConfigError("qat.activation", f"must be one of {ACTIVATION_TYPES}, got {self.activation!r}",
                               fix="use 'u8' for CPU runtimes, 's8' for TensorRT")
+        if self.weight_qmax not in (FULL_WEIGHT_QMAX, REDUCED_WEIGHT_QMAX):
+            raise ConfigError("qat.weight_qmax", f"must be {FULL_WEIGHT_QMAX} or {REDUCED_WEIGHT_QMAX}, got "
+                              f"{self.weight_qmax}", fix="use 64 (reduce_range) for x86 CPUs without VNNI")
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError("qat.ema_momentum", f"must be in [0, 1), got {self.ema_momentum}", fix="use 0.9")
+
+    @classmethod
+    def for_target(cls, target: str, features: CpuFeatures | None = None, **changes: object) -> QatConfig:
+        """The config whose activation type and weight range are ``target``'s INT8 format on the CPU
+        with ``features`` (default: this host, where the export is checked)."""
+        fmt = int8_format_for(target, features)
+        return cls(activation=fmt.activation, weight_qmax=fmt.weight_qmax, **changes)  # type: ignore[arg-type]
 
 
 class ActivationFakeQuant(nn.Module):
@@ -107,6 +123,7 @@ class FakeQuantConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d, config: QatConfig, *, quantize_output: bool | None = None) -> None:
         super().__init__()
         self.conv = conv
+        self.weight_qmax = config.weight_qmax
         self.input_quant = ActivationFakeQuant(config.activation, config.ema_momentum)
         quantize_output = config.quantize_outputs if quantize_output is None else quantize_output
         self.output_quant = ActivationFakeQuant(config.activation, config.ema_momentum) if quantize_output else None
@@ -115,23 +132,25 @@ class FakeQuantConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        weight = fake_quantize_weight(conv.weight, self.frozen_weight_scale)
+        weight = fake_quantize_weight(conv.weight, self.frozen_weight_scale, self.weight_qmax)
         bias = conv.bias if self.frozen_bias is None else self.frozen_bias
         out: torch.Tensor = conv._conv_forward(self.input_quant(x), weight, bias)
         return self.output_quant(out) if self.output_quant is not None else out
 
 
-def weight_scale(weight: torch.Tensor) -> torch.Tensor:
+def weight_scale(weight: torch.Tensor, qmax: int = FULL_WEIGHT_QMAX) -> torch.Tensor:
     amax = weight.detach().abs().amax(dim=tuple(range(1, weight.dim()))).clamp(min=1e-8)
-    return (amax / 127.0).to(torch.float32)
+    return (amax / float(qmax)).to(torch.float32)
 
 
-def fake_quantize_weight(weight: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Symmetric per-output-channel s8 in [-127, 127]."""
-    scale = weight_scale(weight) if scale is None else scale
+def fake_quantize_weight(weight: torch.Tensor, scale: torch.Tensor | None = None,
+                         qmax: int = FULL_WEIGHT_QMAX) -> torch.Tensor:
+    """Symmetric per-output-channel s8 in [-qmax, qmax] (qmax 127, or 64 for 7-bit weights)."""
+    scale = weight_scale(weight, qmax) if scale is None else scale
     zero_point = torch.zeros_like(scale, dtype=torch.int32)
+    # the clamp stays [-128, 127] (the only s8 range the ONNX exporter writes); the scale keeps |q| <= qmax
     quantized: torch.Tensor = torch.fake_quantize_per_channel_affine(weight, scale, zero_point, 0, -128, 127)
-    return quantized  # |q| <= 127 by the choice of scale
+    return quantized
 
 
 def fake_quantize_bias(bias: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -201,7 +220,7 @@ def freeze_qat(model: nn.Module) -> int:
             module.freeze()
         elif isinstance(module, FakeQuantConv2d):
             module.input_quant.freeze()  # its scale sets the bias grid (idempotent: modules() repeats it)
-            module.frozen_weight_scale = weight_scale(module.conv.weight).clone()
+            module.frozen_weight_scale = weight_scale(module.conv.weight, module.weight_qmax).clone()
             bias = module.conv.bias
             if bias is not None and module.input_quant.frozen is not None:
                 step = module.input_quant.frozen[0] * module.frozen_weight_scale

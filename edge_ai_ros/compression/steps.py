@@ -65,12 +65,13 @@ def apply_qat(model: nn.Module, step: QatStep, recipe: Recipe, example: torch.Te
     from edge_ai_ros.demo.dataset import SceneDataset, collate
 
     cpu = recipe.export.target == "cpu"
-    config = QatConfig(activation="u8" if cpu else "s8", quantize_outputs=cpu)
+    config = QatConfig.for_target("cpu" if cpu else "tensorrt", quantize_outputs=cpu)  # this host's INT8 format
     prepare_qat(model, example, config)
     calib = SceneDataset(length=step.calibration_batches * recipe.data.batch_size, seed=recipe.seed + 4000)
     size = recipe.data.batch_size
     batches = [collate([calib[b * size + i] for i in range(size)])[0] for b in range(step.calibration_batches)]
     calibrate_observers(model, batches)
     _trainer(recipe, progress)(model, steps=step.steps, lr=step.lr, seed=recipe.seed + 4001)
-    return (f"BN folded, fake quant {config.activation} activations / s8 per-channel weights, "
+    return (f"BN folded, fake quant {config.activation} activations / s8 per-channel weights "
+            f"in [-{config.weight_qmax}, {config.weight_qmax}], "
             f"{step.calibration_batches} calibration batches, {step.steps} steps")

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.engines.base import EngineInfo, TensorSpec
-from edge_ai_ros.engines.device import cpu_device_string
 from edge_ai_ros.engines.feeds import check_feeds
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.errors import BackendUnavailableError, EngineError
+from edge_ai_ros.host import cpu_device_string
 
 NAME = "openvino"
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_ai_ros.atomic_io import file_sha256
+from edge_ai_ros.engines import auto_select
 from edge_ai_ros.engines.base import Engine
 from edge_ai_ros.engines.options import EngineOptions
-from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EngineError, ManifestError
+from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EdgeAiError, EngineError, ManifestError
+from edge_ai_ros.host import check_host_record
 from edge_ai_ros.manifest import ModelManifest, load_manifest, manifest_path_for
 
 _LOG = logging.getLogger(__name__)
@@ -42,9 +45,9 @@ BACKENDS: dict[str, BackendEntry] = {
                      module="edge_ai_ros.engines.onnxruntime_backend", formats=("onnx",)),
     )
 }
-#: Fastest CPU backend first, per model precision, as measured here (docs/engines.md,
-#: ../shared/cpu-engines.md): exact FP32 is faster in ONNX Runtime (demo detector 4.8 vs 7.3 ms,
-#: ResNet-18 9.0 vs 10.0 ms); bf16 and int8 are much faster in OpenVINO (ResNet-18 1.9 and 1.3 ms).
+#: The order ``auto`` tries CPU backends in when it does not measure (EngineOptions.auto_select
+#: "table"), and the fallback order after a measured choice. Which one is fastest depends on the
+#: host; with measuring on (the default) the choice is timed here (engines/auto_select.py).
 CPU_PREFERENCE: dict[str, tuple[str, ...]] = {
     "fp32": ("onnxruntime", "openvino"),
     "bf16": ("openvino", "onnxruntime"),
@@ -112,7 +115,7 @@ def choose_backend_for_format(
         return BackendChoice(backend=built_for, reason=f"the artifact was built for {built_for}", fallbacks=rest)
     first = usable[0]
     why = f"the only reader of {fmt}" if len(readers) == 1 \
-        else f"the fastest available CPU backend for {precision} measured here"
+        else f"first in the fixed CPU order for {precision} (registry.CPU_PREFERENCE)"
     if built_for not in ("any", ""):
         why += f" ({built_for}, which the artifact was built for, is not available)"
     return BackendChoice(backend=first, reason=f"{first} is {why}", fallbacks=tuple(usable[1:]))
@@ -156,6 +159,8 @@ def load_engine(
     options = options or EngineOptions()
     if manifest is None and manifest_path_for(path).is_file():
         manifest = load_manifest(manifest_path_for(path))
+    if manifest is not None:  # built and checked for CPU features this host lacks: refused, named
+        check_host_record(manifest.host, f"model {manifest.model_id} ({path.name})")
     fmt = manifest.artifact.format if manifest else artifact_format(path)
     precision = manifest.precision if manifest else "fp32"
     if backend != "auto":
@@ -165,7 +170,46 @@ def load_engine(
         return create_engine(backend, path, options, precision=precision, reason="asked for explicitly")
     choice = choose_backend_for_format(fmt, available_backends(), built_for=manifest.backend if manifest else "any",
                                        precision=precision)
+    if options.auto_select == "measure" and choice.fallbacks:
+        choice = _measured_choice(choice, path, options, precision, manifest)
     return _load_first(choice, path, options, precision)
+
+
+def _measured_choice(table: BackendChoice, path: Path, options: EngineOptions, precision: str,
+                     manifest: ModelManifest | None) -> BackendChoice:
+    """The table's candidates re-ordered by a measurement on this host, or the table if none could be had."""
+    candidates = (table.backend, *table.fallbacks)
+    found = _find_or_measure(table, path, options, precision, manifest)
+    if found is None:
+        return table
+    measured, reason = found
+    rest = tuple(dict.fromkeys(n for n in (*measured.order, *candidates) if n != measured.backend))
+    return BackendChoice(backend=measured.backend, reason=reason, fallbacks=rest)
+
+
+def _find_or_measure(table: BackendChoice, path: Path, options: EngineOptions, precision: str,
+                     manifest: ModelManifest | None) -> tuple[auto_select.MeasuredChoice, str] | None:
+    """Compile-time record (same CPU), else this host's cached measurement, else measure now and cache."""
+    candidates = (table.backend, *table.fallbacks)
+    recorded = auto_select.recorded_choice(manifest.build, candidates) if manifest else None
+    if recorded is not None:
+        return recorded, f"{recorded.reason()} [measured when compiled, {recorded.measured_at}]"
+    sha = manifest.artifact.sha256 if manifest else file_sha256(path)
+    key = auto_select.choice_key(sha, candidates, precision, options.resolved_threads())
+    cache_dir = Path(options.choice_cache_dir) if options.choice_cache_dir else auto_select.default_cache_dir()
+    cached = auto_select.cached_choice(cache_dir, key, candidates)
+    if cached is not None:
+        return cached, f"{cached.reason()} [measured {cached.measured_at}, cached]"
+    reference = manifest.backend if manifest and manifest.backend in candidates else table.backend
+    try:
+        measured = auto_select.measure(
+            candidates, lambda name: create_engine(name, path, options, precision=precision, reason="measuring"),
+            reference=reference, precision=precision, budget_s=options.auto_budget_s)
+    except EdgeAiError as err:
+        _LOG.warning("measuring backends for %s failed, using the fixed order: %s", path.name, err)
+        return None
+    auto_select.store_choice(cache_dir, key, measured)
+    return measured, measured.reason()
 
 
 def _load_first(choice: BackendChoice, path: Path, options: EngineOptions, precision: str) -> Engine:

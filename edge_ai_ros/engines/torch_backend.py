@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from edge_ai_ros.engines.base import EngineInfo, TensorSpec
-from edge_ai_ros.engines.device import available_cores, cpu_device_string
 from edge_ai_ros.errors import BackendUnavailableError, EngineError
+from edge_ai_ros.host import available_cores, cpu_device_string
 
 NAME = "torch"
 

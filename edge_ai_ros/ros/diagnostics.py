@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from edge_ai_ros.host import diagnostic_values
 from edge_ai_ros.serving.serving_stats import StatsSnapshot
 
 REJECT_WARN_FRACTION = 0.1
@@ -39,6 +40,7 @@ def serving_status(ctx: ServingContext, now: StatsSnapshot, before: StatsSnapsho
     ]
     for stage, summary in sorted(now.percentiles_ms.items()):
         values += [(f"{stage}_ms_p50", f"{summary.p50:.2f}"), (f"{stage}_ms_p99", f"{summary.p99:.2f}")]
+    values += diagnostic_values()  # the CPU the engine runs on: flags, capabilities, cores, quota
     return DiagnosticStatus(
         level=level, name=ctx.name, message=message, hardware_id=ctx.hardware_id,
         values=[KeyValue(key=key, value=str(value)) for key, value in values],

@@ -120,6 +120,7 @@ class InferenceNode(LifecycleNode):
         self._announce(perception, served)
         self.get_logger().info(
             f"configured: model {perception.model_id} ({perception.manifest.task}) on {perception.engine_info.backend}"
+            f" ({perception.engine_info.details.get('backend_choice', 'no reason recorded')})"
         )
         return TransitionCallbackReturn.SUCCESS
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from tiny_models import detector_manifest, identity_conv, write_manifest
 
-from edge_ai_ros.engines.device import cpu_device_string, cpu_flags, device_string
 from edge_ai_ros.engines.options import EngineOptions
 from edge_ai_ros.engines.registry import (
     BackendChoice,
@@ -20,6 +19,7 @@ from edge_ai_ros.engines.registry import (
     load_engine,
 )
 from edge_ai_ros.errors import BackendUnavailableError, ConfigError, EngineError
+from edge_ai_ros.host import cpu_device_string, cpu_flags, device_string
 from edge_ai_ros.manifest import DecoderSpec, PreprocessSpec, load_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,9 +50,9 @@ BOTH = ["openvino", "onnxruntime"]
 @pytest.mark.parametrize(
     ("fmt", "precision", "available", "built_for", "backend", "fallbacks", "reason"),
     [
-        ("onnx", "fp32", BOTH, "any", "onnxruntime", ("openvino",), "fastest available CPU backend for fp32"),
-        ("onnx", "int8", BOTH, "any", "openvino", ("onnxruntime",), "fastest available CPU backend for int8"),
-        ("onnx", "bf16", ["onnxruntime"], "any", "onnxruntime", (), "fastest available CPU"),
+        ("onnx", "fp32", BOTH, "any", "onnxruntime", ("openvino",), "first in the fixed CPU order for fp32"),
+        ("onnx", "int8", BOTH, "any", "openvino", ("onnxruntime",), "first in the fixed CPU order for int8"),
+        ("onnx", "bf16", ["onnxruntime"], "any", "onnxruntime", (), "first in the fixed CPU order"),
         ("onnx", "int8", BOTH, "onnxruntime", "onnxruntime", ("openvino",), "built for onnxruntime"),
         ("onnx", "fp32", ["onnxruntime"], "openvino", "onnxruntime", (), "openvino, which the artifact was built for, is not"),
         ("openvino_ir", "fp32", BOTH, "any", "openvino", (), "the only reader of openvino_ir"),
@@ -79,14 +79,14 @@ def test_safetensors_is_not_served_by_the_registry() -> None:
 def test_choose_backend_reads_the_manifest(tmp_path: Path) -> None:
     manifest = load_manifest(detector_manifest(tmp_path))
     assert choose_backend(manifest, ["onnxruntime"]) == BackendChoice(
-        backend="onnxruntime", reason="onnxruntime is the fastest available CPU backend for fp32 measured here")
+        backend="onnxruntime", reason="onnxruntime is first in the fixed CPU order for fp32 (registry.CPU_PREFERENCE)")
 
 
 def test_auto_load_records_the_reason(tmp_path: Path) -> None:
-    engine = load_engine(identity_conv(tmp_path / "m.onnx"), options=EngineOptions(threads=1))
+    engine = load_engine(identity_conv(tmp_path / "m.onnx"), options=EngineOptions(threads=1, auto_select="table"))
     expected = next(b for b in ("onnxruntime", "openvino") if b in available_backends())  # fp32 order
     assert engine.info.backend == expected
-    assert "fastest available CPU backend for fp32" in engine.info.details["backend_choice"]
+    assert "first in the fixed CPU order for fp32" in engine.info.details["backend_choice"]
     engine.close()
 
 
@@ -106,7 +106,7 @@ def test_auto_falls_back_when_the_first_backend_fails(tmp_path: Path) -> None:
     manifest_path = write_manifest(tmp_path / "ml.onnx", task="classification", labels=("a",) * 4,
                                    decoder=DecoderSpec(kind="classification"), preprocess=PreprocessSpec(width=2, height=2))
     manifest = load_manifest(manifest_path).with_updates(precision="int8")
-    engine = load_engine(tmp_path / "ml.onnx", manifest=manifest)
+    engine = load_engine(tmp_path / "ml.onnx", manifest=manifest, options=EngineOptions(auto_select="table"))
     assert engine.info.backend == "onnxruntime"
     assert engine.info.details["backend_choice"].startswith("onnxruntime is the fallback: openvino failed")
     engine.close()

@@ -163,6 +163,10 @@ def test_diagnostics_report_counts_latency_model_and_backend(serving: str, harne
     assert int(status["frames_out"]) >= 1
     for key in ("preprocess_ms_p50", "postprocess_ms_p99", "input_age_ms_p50", "frames_dropped"):
         assert key in status
+    from edge_ai_ros.host import host_features  # the CPU it serves on, as this host reports it
+
+    assert status["host_cpu_flags"] == ",".join(host_features().sorted_flags())
+    assert status["host_capabilities"] == ",".join(sorted(host_features().capabilities()))
 
 
 @pytest.mark.parametrize(("name", "value", "reason"), [

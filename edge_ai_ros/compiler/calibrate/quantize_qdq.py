@@ -8,7 +8,9 @@ documents. ModelOpt adds torch-side tooling that is GPU-oriented and not needed 
 
 The QDQ flavour depends on the target: TensorRT wants symmetric signed INT8 (s8/s8, zero
 points 0, bias left in float); ONNX Runtime and OpenVINO on x86 want unsigned activations
-with signed weights (u8/s8), which is what their VNNI/AMX kernels run fast.
+with signed weights (u8/s8), which is what their VNNI/AMX kernels run fast. ``reduce_range``
+(7-bit weights) comes from ``edge_ai_ros.int8_format``: set on x86 CPUs without VNNI/AMX,
+whose u8 x s8 kernels saturate with full-range weights.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class QdqOptions:
     flavour: str = "cpu_u8s8"
     per_channel: bool = True
     nodes_to_exclude: tuple[str, ...] = field(default_factory=tuple)
+    reduce_range: bool = False  # 7-bit weights; int8_format_for(target).reduce_range
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
@@ -44,7 +47,7 @@ class QdqOptions:
 
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"method": self.method, "flavour": self.flavour, "per_channel": self.per_channel,
-                                 "nodes_kept_fp32": sorted(self.nodes_to_exclude)}
+                                 "nodes_kept_fp32": sorted(self.nodes_to_exclude), "reduce_range": self.reduce_range}
         if self.method == "percentile":
             facts["percentile"] = self.percentile
         return facts
@@ -90,7 +93,7 @@ def quantize_to_qdq(
     try:
         quantize_static(
             str(prepared), str(output_path), _TensorReader(input_name, tensors),
-            quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+            quant_format=QuantFormat.QDQ, per_channel=options.per_channel, reduce_range=options.reduce_range,
             activation_type=QuantType.QInt8 if s8s8 else QuantType.QUInt8, weight_type=QuantType.QInt8,
             nodes_to_exclude=list(options.nodes_to_exclude), calibrate_method=methods[options.method],
             extra_options=extra,
