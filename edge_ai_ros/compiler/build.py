@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_ai_ros.artifact_files import describe_files
 from edge_ai_ros.atomic_io import atomic_output_path, file_sha256
 from edge_ai_ros.compiler.accuracy_gate import DEFAULT_MAX_DROP, GateReport, run_gate
 from edge_ai_ros.compiler.backend_builders import BackendBuilder, choose_builder
@@ -213,7 +214,7 @@ class _Run:
             model_id=model_id, task=source.task, labels=source.labels, preprocess=source.preprocess,
             decoder=source.decoder, inputs=source.inputs, outputs=source.outputs,
             artifact=ArtifactSpec(path=artifact.name, format=fmt, sha256=file_sha256(artifact),
-                                  size_bytes=artifact.stat().st_size),
+                                  size_bytes=artifact.stat().st_size, files=describe_files(artifact, fmt)),
             source_onnx_sha256=source.sha256, precision=self.precision, backend=builder.name,
             backend_version=key_inputs.backend_version, device=key_inputs.device, calibration=calibration,
             accuracy=None if gate is None else gate.to_dict(),

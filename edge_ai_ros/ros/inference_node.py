@@ -205,7 +205,7 @@ class InferenceNode(LifecycleNode):
                 published = frame_timings.now()
                 self._log.published(published, result.model_id, frame_confidence(result))
         except InvalidInputError as err:
-            self._stats.reject(f"{err.field}: {err}")
+            self._stats.reject(str(err))  # the text already starts with the field
             self.get_logger().warning(f"frame rejected: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
             return
         except EdgeAiError as err:
