@@ -70,3 +70,15 @@ class BagError(EdgeAiError):
 
 class UnsafeWeightsError(EdgeAiError):
     """A weights file would execute code when loaded (pickle); it was refused."""
+
+
+class StorageError(EdgeAiError):
+    """The file system refused a write (full, read-only, no permission): not a problem of the model.
+
+    ``errno`` is the OS error number (errno.ENOSPC, EACCES, EROFS, ...), ``path`` where it happened.
+    """
+
+    def __init__(self, message: str, *, errno: int | None, path: str, fix: str | None = None) -> None:
+        self.errno = errno
+        self.path = path
+        super().__init__(message, fix=fix)

@@ -27,8 +27,10 @@ from edge_ai_ros.compiler.calibrate.quantize_qdq import QdqOptions, quantize_to_
 from edge_ai_ros.compiler.calibration_data import CalibrationConfig, CalibrationSet, load_calibration_set
 from edge_ai_ros.compiler.source_model import SourceModel, load_source_model
 from edge_ai_ros.compiler.tensorrt_options import TensorRtOptions
-from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError, EngineError
+from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError, EdgeAiError, EngineError, StorageError
 from edge_ai_ros.manifest import ArtifactSpec, ModelManifest, manifest_path_for, save_manifest
+from edge_ai_ros.storage_faults import diagnose as diagnose_storage
+from edge_ai_ros.storage_faults import storage_error
 
 LOG = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -145,19 +147,33 @@ class _Run:
     def _build(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                key_inputs: CacheKeyInputs) -> CacheEntry:
         key = key_inputs.key()
-        stem = f"{source.model_id}.{builder.name}.{self.precision}"
         started = time.monotonic()
         with self.cache.staging(key) as staged:
-            model_path, qdq = self._quantize(source, builder, calib, staged / "work")
-            self.step("building", 0.5, f"{builder.name} {self.precision}")
-            built = builder.build(model_path, staged, self.precision, stem)
-            gate = self._gate(source, builder, calib, staged / built.name)
-            self.step("writing", 0.95, str(self.cache.entry_dir(key)))
-            shutil.rmtree(staged / "work", ignore_errors=True)
-            manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
-                                      gate, qdq, time.monotonic() - started, built.details)
-            save_manifest(manifest, manifest_path_for(staged / built.name))
-            return self.cache.commit(key, staged, built.name)
+            try:
+                return self._build_in(staged, source, builder, calib, key_inputs, started)
+            except CompileCancelled:
+                raise
+            except (EdgeAiError, OSError) as err:
+                # a full or read-only disk surfaces as odd model errors (a protobuf ONNX Runtime could
+                # not serialise): name the OS error instead when the staging folder cannot take the files
+                fault = diagnose_storage(staged, needed_bytes=source.path.stat().st_size)
+                if fault is None or isinstance(err, StorageError):
+                    raise
+                raise fault from err
+
+    def _build_in(self, staged: Path, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
+                  key_inputs: CacheKeyInputs, started: float) -> CacheEntry:
+        key = key_inputs.key()
+        model_path, qdq = self._quantize(source, builder, calib, staged / "work")
+        self.step("building", 0.5, f"{builder.name} {self.precision}")
+        built = builder.build(model_path, staged, self.precision, f"{source.model_id}.{builder.name}.{self.precision}")
+        gate = self._gate(source, builder, calib, staged / built.name)
+        self.step("writing", 0.95, str(self.cache.entry_dir(key)))
+        shutil.rmtree(staged / "work", ignore_errors=True)
+        manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
+                                  gate, qdq, time.monotonic() - started, built.details)
+        save_manifest(manifest, manifest_path_for(staged / built.name))
+        return self.cache.commit(key, staged, built.name)
 
     def _quantize(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                   work: Path) -> tuple[Path, QdqOptions | None]:
@@ -230,8 +246,11 @@ class _Run:
             out = Path(self.options.out_dir)
             companions = sorted(p for p in entry.artifact.parent.iterdir() if p != entry.manifest_path)
             for path in companions:
-                with atomic_output_path(out / path.name) as tmp:
-                    shutil.copyfile(path, tmp)
+                try:
+                    with atomic_output_path(out / path.name) as tmp:
+                        shutil.copyfile(path, tmp)
+                except OSError as err:
+                    raise storage_error(err, out / path.name) from err
             engine, manifest_file = out / entry.artifact.name, manifest_path_for(out / entry.artifact.name)
             save_manifest(entry.manifest, manifest_file)
         return BuildResult(engine_path=engine, manifest_path=manifest_file, manifest=entry.manifest,
