@@ -103,8 +103,8 @@ def resolve_inside(folder: Path, relative: str, *, field: str, roots: tuple[Path
             return path
     raise ManifestError(
         f"{field}: {relative!r} points outside the manifest's folder {folder}",
-        fix=f"keep the artifact next to its manifest, or list its folder in {ARTIFACT_ROOTS_ENV} "
-            "(or the node's allowed_artifact_roots parameter)",
+        fix=f"keep the artifact next to its manifest, or list its folder in the environment variable "
+            f"{ARTIFACT_ROOTS_ENV} of the process that loads it",
     )
 
 

@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.imaging.raw import DEFAULT_MAX_PIXELS
 from edge_ai_ros.ros.spin_thread import EXECUTOR_KINDS
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
@@ -64,7 +65,7 @@ class NodeSettings:
     parallel_resize: bool = True
     diagnostics_period_s: float = 1.0
     autostart: bool = True
-    max_image_pixels: int = 4096 * 4096
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # 3840x2160, a 4K camera
     warmup_runs: int = 3
     warmup_budget_s: float = 2.0
     auto_rollback: bool = False
