@@ -112,6 +112,7 @@ class ModelManifest:
     accuracy: Mapping[str, Any] | None = None
     build: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    check: Mapping[str, Any] | None = None  # the serving check (serving_check.py)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -166,6 +167,7 @@ class ModelManifest:
                 calibration=data.get("calibration"),
                 accuracy=data.get("accuracy"),
                 build=dict(data.get("build", {})),
+                check=data.get("check"),
                 schema_version=version,
             )
         except ManifestError:

@@ -114,6 +114,9 @@ SCHEMA: dict[str, Any] = {
         "calibration": {"type": ["object", "null"]},
         "accuracy": {"type": ["object", "null"]},
         "build": {"type": "object"},
+        "check": {"type": ["object", "null"], "required": ["frame", "sha256", "min_results"], "properties": {
+            "frame": {"type": "string", "minLength": 1, "maxLength": 4096}, "sha256": _SHA256,
+            "min_results": {"type": "integer", "minimum": 1, "maximum": MAX_DETECTIONS}}},
     },
 }
 _VALIDATOR = Draft202012Validator(SCHEMA)
