@@ -51,6 +51,11 @@ class FrameIntake:
         return [sub.topic_name for sub in self._node.subscriptions]
 
     @property
+    def publisher_count(self) -> int:
+        """Publishers matched to the image subscriptions: 0 means no frame can arrive yet (discovery)."""
+        return sum(sub.get_publisher_count() for sub in self._node.subscriptions)
+
+    @property
     def executor_kind(self) -> str:
         """The executor really used: "events" falls back to "single" without rclpy's EventsExecutor."""
         return self._spinner.kind
