@@ -125,7 +125,7 @@ def verify_files(
     for entry in files:
         path = resolve_inside(folder, entry.path, field="artifact.files")
         if not path.is_file():
-            raise ManifestError(f"artifact file missing: {path} (named by {manifest_file})",
+            raise ManifestError(f"artifact missing: {path} (named by {manifest_file})",
                                 fix="rebuild the engine or copy every artifact file next to its manifest")
         if path.stat().st_size != entry.size_bytes or file_sha256(path) != entry.sha256:
             raise ManifestError(

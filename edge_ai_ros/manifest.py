@@ -214,6 +214,9 @@ def verify_artifact(manifest: ModelManifest, manifest_file: str | Path) -> Path:
     path = artifact_path(manifest, manifest_file)
     a = manifest.artifact
     main = ArtifactFile(path=a.path, sha256=a.sha256, size_bytes=a.size_bytes)
+    if a.files and main not in a.files:
+        raise ManifestError(f"artifact.files: {manifest_file} lists {a.path} with another hash or size than "
+                            "artifact.sha256/size_bytes", fix="regenerate the manifest with 'edge-ai-ros compile'")
     verify_files(a.files or (main,), folder=Path(manifest_file).parent, main=path, fmt=a.format,
                  manifest_file=manifest_file)
     return path
