@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from compiler_models import classifier_onnx  # noqa: F401 - pytest fixture
+from compiler_models import classifier_onnx, make_classifier  # noqa: F401 - pytest fixture
 
 from edge_ai_ros.compiler.build import BuildOptions, build_engine
 from edge_ai_ros.errors import ManifestError
@@ -81,3 +81,20 @@ def test_legacy_single_file_onnx_manifest_still_loads() -> None:
     manifest = load_manifest(manifest_file)
     assert manifest.artifact.files == ()  # written before the list existed: the main file's hash covers it
     assert verify_artifact(manifest, manifest_file) == (shipped / "detector.onnx").resolve()
+
+
+def test_onnx_external_data_is_listed_and_checked(tmp_path: Path) -> None:
+    import onnx
+
+    from edge_ai_ros.artifact_files import describe_files, verify_files
+
+    model = onnx.load(str(make_classifier(tmp_path / "src.onnx", classes=300)))
+    main = tmp_path / "ext" / "model.onnx"
+    main.parent.mkdir()
+    onnx.save(model, str(main), save_as_external_data=True, location="model.weights", size_threshold=0)
+    files = describe_files(main, "onnx")
+    assert [f.path for f in files] == ["model.onnx", "model.weights"]
+    verify_files(files, folder=main.parent, main=main, fmt="onnx", manifest_file="m.json")
+    _flip_bytes_in_place(main.parent / "model.weights", count=16)
+    with pytest.raises(ManifestError, match=r"model\.weights does not match"):
+        verify_files(files, folder=main.parent, main=main, fmt="onnx", manifest_file="m.json")
