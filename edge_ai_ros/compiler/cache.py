@@ -149,7 +149,6 @@ class EngineCache:
             key=key, artifact=final / artifact_name, manifest_path=manifest_file, manifest=load_manifest(manifest_file),
         )
 
-
     def _move_into_place(self, key: str, staged: Path, final: Path) -> None:
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
