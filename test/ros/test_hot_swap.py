@@ -258,6 +258,7 @@ BAD = {
 @pytest.fixture(scope="module")
 def shared(harness: Harness, models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     node = Node(harness, tmp_path_factory.mktemp("shared"), "/t_swap_bad", models["a"], swap_output_wait_s=3.0)
+    assert node.serving_model() == "model-a"  # active before the first swap (a swap while inactive is refused)
     yield node
     node.stop()
 
