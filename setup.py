@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
     "onnx>=1.14",
     "onnxruntime>=1.16",
     "rosbags>=0.10",
+    "jsonschema>=4.10",
 ]
 
 

@@ -29,7 +29,10 @@ def _read_umask() -> int:
 
 # What open() would have given (mkstemp gives 0o600, unreadable to other users). Read once at
 # import: os.umask can only be read by setting it, which races with other threads.
-_FILE_MODE = 0o666 & ~_read_umask()
+_UMASK = _read_umask()
+_FILE_MODE = 0o666 & ~_UMASK
+#: what mkdir would have given a folder (mkdtemp gives 0o700, unreadable to other users)
+DIR_MODE = 0o777 & ~_UMASK
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -51,10 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise EdgeAiError(
-            f"cannot write {target}: {err.strerror}",
-            fix="choose a writable directory with free space",
-        ) from err
+        raise _write_error(err, target) from err
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -65,11 +65,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        raise EdgeAiError(
-            f"cannot write {target}: {err.strerror}",
-            fix="choose a writable directory with free space",
-        ) from err
+        raise _write_error(err, target) from err
     return target
+
+
+def _write_error(err: OSError, target: Path) -> EdgeAiError:
+    """The OS error named with its path and remedy when the storage is at fault (storage_faults.py)."""
+    from edge_ai_ros.storage_faults import is_storage_fault, storage_error
+
+    if is_storage_fault(err):
+        return storage_error(err, target)
+    return EdgeAiError(f"cannot write {target}: {err.strerror}", fix="choose a writable directory with free space")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

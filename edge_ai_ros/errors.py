@@ -6,12 +6,25 @@ serving, and a command-line user knows what to change.
 
 from __future__ import annotations
 
+import re
+
+# " (fix: ...)" as this class formats it, allowing one level of parentheses inside the advice
+_FIX_CLAUSE = re.compile(r" \(fix: (?:[^()]|\([^()]*\))*\)")
+
 
 class EdgeAiError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    ``str(err)`` is the message followed by one ``(fix: ...)``. When a message quotes another
+    error (``f"...: {err}"``) and brings its own fix, the quoted error's advice is dropped: the
+    outer error knows the context, and the reader gets one remedy, not two.
+    """
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         self.fix = fix
+        if fix:
+            message = _FIX_CLAUSE.sub("", message)
+        self.message = message
         super().__init__(f"{message} (fix: {fix})" if fix else message)
 
 
@@ -57,6 +70,18 @@ class BagError(EdgeAiError):
 
 class UnsafeWeightsError(EdgeAiError):
     """A weights file would execute code when loaded (pickle); it was refused."""
+
+
+class StorageError(EdgeAiError):
+    """The file system refused a write (full, read-only, no permission): not a problem of the model.
+
+    ``errno`` is the OS error number (errno.ENOSPC, EACCES, EROFS, ...), ``path`` where it happened.
+    """
+
+    def __init__(self, message: str, *, errno: int | None, path: str, fix: str | None = None) -> None:
+        self.errno = errno
+        self.path = path
+        super().__init__(message, fix=fix)
 
 
 def one_line(err: BaseException) -> str:

@@ -14,16 +14,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edge_ai_ros.atomic_io import atomic_write_text, file_sha256
+from edge_ai_ros.artifact_files import ArtifactFile, resolve_inside, verify_files
+from edge_ai_ros.atomic_io import atomic_write_text
 from edge_ai_ros.errors import ManifestError
+from edge_ai_ros.manifest_schema import ARTIFACT_FORMATS as ARTIFACT_FORMATS
+from edge_ai_ros.manifest_schema import DETECTION_LAYOUTS as DETECTION_LAYOUTS
+from edge_ai_ros.manifest_schema import PRECISIONS as PRECISIONS
+from edge_ai_ros.manifest_schema import TASKS as TASKS
+from edge_ai_ros.manifest_schema import validate_manifest_data
 from edge_ai_ros.tensors import TensorSpec
 
 SCHEMA_VERSION = 1
-TASKS = ("detection", "classification", "segmentation")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-DETECTION_LAYOUTS = ("yolov5", "yolov8", "yolox", "yolox_raw", "yolov10", "rtdetr", "ssd", "onnx_nms",
-                     "efficient_nms", "yolov8_seg")
-ARTIFACT_FORMATS = ("onnx", "openvino_ir", "tensorrt_plan", "torch_safetensors")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +104,8 @@ class ArtifactSpec:
     format: str
     sha256: str
     size_bytes: int
+    # every file of the artifact with its hash (artifact_files.py); () in manifests that predate it
+    files: tuple[ArtifactFile, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +132,7 @@ class ModelManifest:
     # (edge_ai_ros.host.host_record); None for artifacts that run on any CPU
     host: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+    check: Mapping[str, Any] | None = None  # the serving check (serving_check.py)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -139,6 +143,7 @@ class ModelManifest:
             raise ManifestError(f"artifact.format must be one of {ARTIFACT_FORMATS}, got {self.artifact.format!r}")
         if not self.inputs:
             raise ManifestError("a manifest needs at least one input spec")
+        validate_manifest_data(self.to_dict(), origin=f"manifest of {self.model_id!r}")
 
     # ---- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +158,7 @@ class ModelManifest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:
+        validate_manifest_data(data)
         try:
             version = int(data.get("schema_version", 0))
             if version != SCHEMA_VERSION:
@@ -171,7 +177,8 @@ class ModelManifest:
                 decoder=DecoderSpec(**data["decoder"]),
                 inputs=tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
                 outputs=tuple(TensorSpec.from_dict(t) for t in data.get("outputs", ())),
-                artifact=ArtifactSpec(**data["artifact"]),
+                artifact=ArtifactSpec(**{**data["artifact"], "files": tuple(
+                    ArtifactFile.from_dict(f) for f in data["artifact"].get("files", ()))}),
                 source_onnx_sha256=str(data["source_onnx_sha256"]),
                 precision=str(data.get("precision", "fp32")),
                 backend=str(data.get("backend", "any")),
@@ -181,6 +188,7 @@ class ModelManifest:
                 accuracy=data.get("accuracy"),
                 build=dict(data.get("build", {})),
                 host=data.get("host"),
+                check=data.get("check"),
                 schema_version=version,
             )
         except ManifestError:
@@ -218,22 +226,18 @@ def save_manifest(manifest: ModelManifest, path: str | Path) -> Path:
 
 
 def artifact_path(manifest: ModelManifest, manifest_file: str | Path) -> Path:
-    return (Path(manifest_file).parent / manifest.artifact.path).resolve()
+    """The artifact's path, resolved inside the manifest's folder (or an allowed root, artifact_files.py)."""
+    return resolve_inside(Path(manifest_file).parent, manifest.artifact.path, field="artifact.path")
 
 
 def verify_artifact(manifest: ModelManifest, manifest_file: str | Path) -> Path:
-    """Check that the artifact exists and its bytes are the ones the manifest describes."""
+    """Check that every artifact file exists and holds the bytes the manifest describes (ManifestError)."""
     path = artifact_path(manifest, manifest_file)
-    if not path.is_file():
-        raise ManifestError(
-            f"artifact missing: {path} (named by {manifest_file})",
-            fix="rebuild the engine or copy the artifact next to its manifest",
-        )
-    actual = file_sha256(path)
-    if actual != manifest.artifact.sha256:
-        raise ManifestError(
-            f"artifact.sha256 mismatch for {path}: manifest says {manifest.artifact.sha256[:12]}…, "
-            f"file is {actual[:12]}…",
-            fix="the engine file was changed or corrupted; rebuild it with 'edge-ai-ros compile'",
-        )
+    a = manifest.artifact
+    main = ArtifactFile(path=a.path, sha256=a.sha256, size_bytes=a.size_bytes)
+    if a.files and main not in a.files:
+        raise ManifestError(f"artifact.files: {manifest_file} lists {a.path} with another hash or size than "
+                            "artifact.sha256/size_bytes", fix="regenerate the manifest with 'edge-ai-ros compile'")
+    verify_files(a.files or (main,), folder=Path(manifest_file).parent, main=path, fmt=a.format,
+                 manifest_file=manifest_file)
     return path

@@ -132,7 +132,7 @@ def _edit_manifest(path: Path, **changes: object) -> Path:
         ({"labels": ["car", "person", "bus"]}, "7 values per box.*needs 8"),
         ({"outputs": [{"name": "predictions", "shape": [1, 5, 7], "dtype": "float32"}]},
          "manifest output 'predictions' is float32 \\[1, 5, 7\\]"),
-        ({"artifact__sha256": "0" * 64}, "artifact.sha256 mismatch"),
+        ({"artifact__sha256": "0" * 64}, "size or sha256 differs"),
     ],
 )
 def test_mismatches_are_manifest_errors(changes: dict[str, object], pattern: str, tmp_path: Path) -> None:

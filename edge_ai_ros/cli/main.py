@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("edge_ai_ros.cli.demo", "replay the shipped demo bag through the node and report"),
     "inspect": ("edge_ai_ros.cli.inspect", "say what an ONNX model is and write the manifest compile reads"),
     "compile": ("edge_ai_ros.cli.compile", "build an engine (fp32/fp16/int8) from an ONNX model"),
+    "cache": ("edge_ai_ros.cli.cache", "list, verify (re-hash) or prune the engine cache"),
     "bench": ("edge_ai_ros.cli.bench", "benchmark engines: PyTorch vs every backend and precision"),
     "bench-node": ("edge_ai_ros.cli.bench_node", "benchmark the inference node with 30 Hz camera frames"),
     "bench-swap": ("edge_ai_ros.cli.bench_swap", "hot-swap two models 20 times under 30 Hz frames and report"),

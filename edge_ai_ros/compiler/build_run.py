@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_ai_ros.artifact_files import describe_files
 from edge_ai_ros.atomic_io import atomic_output_path, file_sha256
 from edge_ai_ros.compiler.accuracy_gate import DEFAULT_MAX_DROP, GateReport, run_gate
 from edge_ai_ros.compiler.backend_builders import BackendBuilder, choose_builder
@@ -28,9 +29,11 @@ from edge_ai_ros.compiler.calibration_data import CalibrationConfig, Calibration
 from edge_ai_ros.compiler.host_facts import build_int8_format, engine_host_record, qdq_weight_format
 from edge_ai_ros.compiler.source_model import SourceModel, load_source_model
 from edge_ai_ros.compiler.tensorrt_options import TensorRtOptions
-from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError, EngineError
+from edge_ai_ros.errors import AccuracyGateError, CompileError, ConfigError, EdgeAiError, EngineError, StorageError
 from edge_ai_ros.int8_format import Int8Format
 from edge_ai_ros.manifest import ArtifactSpec, ModelManifest, manifest_path_for, save_manifest
+from edge_ai_ros.storage_faults import diagnose as diagnose_storage
+from edge_ai_ros.storage_faults import storage_error
 
 LOG = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -148,19 +151,33 @@ class _Run:
     def _build(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                key_inputs: CacheKeyInputs) -> CacheEntry:
         key = key_inputs.key()
-        stem = f"{source.model_id}.{builder.name}.{self.precision}"
         started = time.monotonic()
         with self.cache.staging(key) as staged:
-            model_path, qdq = self._quantize(source, builder, calib, staged / "work")
-            self.step("building", 0.5, f"{builder.name} {self.precision}")
-            built = builder.build(model_path, staged, self.precision, stem)
-            gate = self._gate(source, builder, calib, staged / built.name)
-            self.step("writing", 0.95, str(self.cache.entry_dir(key)))
-            shutil.rmtree(staged / "work", ignore_errors=True)
-            manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
-                                      gate, qdq, time.monotonic() - started, built.details)
-            save_manifest(manifest, manifest_path_for(staged / built.name))
-            return self.cache.commit(key, staged, built.name)
+            try:
+                return self._build_in(staged, source, builder, calib, key_inputs, started)
+            except CompileCancelled:
+                raise
+            except (EdgeAiError, OSError) as err:
+                # a full or read-only disk surfaces as odd model errors (a protobuf ONNX Runtime could
+                # not serialise): name the OS error instead when the staging folder cannot take the files
+                fault = diagnose_storage(staged, needed_bytes=source.path.stat().st_size)
+                if fault is None or isinstance(err, StorageError):
+                    raise
+                raise fault from err
+
+    def _build_in(self, staged: Path, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
+                  key_inputs: CacheKeyInputs, started: float) -> CacheEntry:
+        key = key_inputs.key()
+        model_path, qdq = self._quantize(source, builder, calib, staged / "work")
+        self.step("building", 0.5, f"{builder.name} {self.precision}")
+        built = builder.build(model_path, staged, self.precision, f"{source.model_id}.{builder.name}.{self.precision}")
+        gate = self._gate(source, builder, calib, staged / built.name)
+        self.step("writing", 0.95, str(self.cache.entry_dir(key)))
+        shutil.rmtree(staged / "work", ignore_errors=True)
+        manifest = self._manifest(source, builder, calib, key_inputs, staged / built.name, built.format,
+                                  gate, qdq, time.monotonic() - started, built.details)
+        save_manifest(manifest, manifest_path_for(staged / built.name))
+        return self.cache.commit(key, staged, built.name)
 
     def _quantize(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                   work: Path) -> tuple[Path, QdqOptions | None]:
@@ -220,7 +237,7 @@ class _Run:
             model_id=model_id, task=source.task, labels=source.labels, preprocess=source.preprocess,
             decoder=source.decoder, inputs=source.inputs, outputs=source.outputs,
             artifact=ArtifactSpec(path=artifact.name, format=fmt, sha256=file_sha256(artifact),
-                                  size_bytes=artifact.stat().st_size),
+                                  size_bytes=artifact.stat().st_size, files=describe_files(artifact, fmt)),
             source_onnx_sha256=source.sha256, precision=self.precision, backend=builder.name,
             backend_version=key_inputs.backend_version, device=key_inputs.device, calibration=calibration,
             accuracy=None if gate is None else gate.to_dict(),
@@ -244,8 +261,11 @@ class _Run:
             out = Path(self.options.out_dir)
             companions = sorted(p for p in entry.artifact.parent.iterdir() if p != entry.manifest_path)
             for path in companions:
-                with atomic_output_path(out / path.name) as tmp:
-                    shutil.copyfile(path, tmp)
+                try:
+                    with atomic_output_path(out / path.name) as tmp:
+                        shutil.copyfile(path, tmp)
+                except OSError as err:
+                    raise storage_error(err, out / path.name) from err
             engine, manifest_file = out / entry.artifact.name, manifest_path_for(out / entry.artifact.name)
             save_manifest(entry.manifest, manifest_file)
         return BuildResult(engine_path=engine, manifest_path=manifest_file, manifest=entry.manifest,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge_ai_ros.artifact_files import describe_files
 from edge_ai_ros.atomic_io import atomic_output_path, file_sha256
 from edge_ai_ros.demo.dataset import DEMO_PREPROCESS
 from edge_ai_ros.demo.scene import CLASSES, scene_at
@@ -89,7 +90,8 @@ def detector_manifest(onnx_path: str | Path, *, accuracy: Mapping[str, Any] | No
         decoder=DecoderSpec(kind="yolo", score_threshold=0.25, iou_threshold=0.45),
         inputs=(TensorSpec(name=INPUT_NAME, shape=("batch", 3, 320, 320), dtype="float32"),),
         outputs=(TensorSpec(name=OUTPUT_NAME, shape=("batch", num_anchors(DEMO_PREPROCESS.width), 5 + num_classes), dtype="float32"),),
-        artifact=ArtifactSpec(path=path.name, format="onnx", sha256=digest, size_bytes=path.stat().st_size),
+        artifact=ArtifactSpec(path=path.name, format="onnx", sha256=digest, size_bytes=path.stat().st_size,
+                              files=describe_files(path, "onnx")),
         source_onnx_sha256=digest,
         precision="fp32",
         backend="any",

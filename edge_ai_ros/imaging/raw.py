@@ -18,7 +18,10 @@ from edge_ai_ros.errors import InvalidInputError
 ENCODING_CHANNELS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(ENCODING_CHANNELS)
 #: Frames above this many pixels are refused before any allocation (a "huge frame" guard).
-DEFAULT_MAX_PIXELS = 4096 * 4096
+# A 4K UHD camera frame (3840x2160): the largest a vehicle camera sends, not the worst case a codec
+# allows. Checked from the header before any pixel is decoded (raw: width*height; jpeg/png: the
+# lazy header of Pillow), so a frame above it allocates nothing.
+DEFAULT_MAX_PIXELS = 3840 * 2160
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,9 @@
 Level: OK while serving normally; WARN when, within the last period, at least
 ``REJECT_WARN_FRACTION`` of incoming frames were rejected or ``DROP_WARN_FRACTION`` dropped
 (the node cannot keep up, or a camera is sending garbage); WARN too when not active, so an
-operator sees a node that is up but not serving.
+operator sees a node that is up but not serving. ``image_publishers`` counts the camera
+publishers DDS has matched to the node's image subscription: a node is ready to answer when it
+is active AND that count is above 0 (endpoint discovery can take a moment after activation).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ServingContext:
     state: str
     model_id: str
     backend: str
+    image_publishers: int = -1  # matched image publishers; -1 = not taking frames (not active)
 
 
 def serving_status(ctx: ServingContext, now: StatsSnapshot, before: StatsSnapshot) -> DiagnosticStatus:
@@ -36,7 +39,7 @@ def serving_status(ctx: ServingContext, now: StatsSnapshot, before: StatsSnapsho
         ("state", ctx.state), ("model_id", ctx.model_id), ("backend", ctx.backend),
         ("frames_in", now.frames_in), ("frames_out", now.frames_out),
         ("frames_dropped", now.dropped), ("frames_rejected", now.rejected),
-        ("last_rejection", now.last_rejection),
+        ("last_rejection", now.last_rejection), ("image_publishers", ctx.image_publishers),
     ]
     for stage, summary in sorted(now.percentiles_ms.items()):
         values += [(f"{stage}_ms_p50", f"{summary.p50:.2f}"), (f"{stage}_ms_p99", f"{summary.p99:.2f}")]

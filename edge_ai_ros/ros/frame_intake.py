@@ -17,6 +17,7 @@ subscribes to the topic names resolved by the main node, so remaps and namespace
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,10 +46,22 @@ class FrameIntake:
         for topic in topics:
             self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback, qos)
         self._spinner = SpinThread(self._node, kind=executor, name="frame_intake")
+        self._closing = threading.Lock()  # publisher_count (diagnostics thread) vs close(): never a destroyed handle
+        self._closed = False
 
     @property
     def topic_names(self) -> list[str]:
         return [sub.topic_name for sub in self._node.subscriptions]
+
+    @property
+    def publisher_count(self) -> int:
+        """Publishers matched to the image subscriptions: 0 means no frame can arrive yet (discovery).
+
+        -1 once closed."""
+        with self._closing:
+            if self._closed:
+                return -1
+            return sum(sub.get_publisher_count() for sub in self._node.subscriptions)
 
     @property
     def executor_kind(self) -> str:
@@ -57,5 +70,7 @@ class FrameIntake:
 
     def close(self) -> None:
         """Stop taking frames (the spin thread is joined first: spin_thread.py), then destroy the node."""
+        with self._closing:
+            self._closed = True
         self._spinner.stop()
         self._node.destroy_node()

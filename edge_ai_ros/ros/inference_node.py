@@ -28,6 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -192,7 +193,12 @@ class InferenceNode(LifecycleNode):
                 if queue.closed:
                     return
                 continue
-            self._process(*item)
+            try:
+                self._process(*item)
+            except _rclpy.RCLError:
+                if not self.context.ok():
+                    return  # shut down (SIGINT) while a frame was in flight: nothing left to publish to
+                raise
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._require_settings()
@@ -212,7 +218,7 @@ class InferenceNode(LifecycleNode):
                 published = frame_timings.now()
                 self._log.published(published, result.model_id, frame_confidence(result))
         except InvalidInputError as err:
-            self._stats.reject(f"{err.field}: {err}")
+            self._stats.reject(str(err))  # the text already starts with the field
             self.get_logger().warning(f"frame rejected: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
             return
         except EdgeAiError as err:
@@ -372,10 +378,12 @@ class InferenceNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         perception = self._slot.peek()
         state = self._state_machine.current_state[1]
+        intake = self._intake  # read once: deactivation may clear it meanwhile
         ctx = ServingContext(
             name=self.get_fully_qualified_name(), hardware_id=self.get_name(), state=state,
             model_id=getattr(perception, "model_id", ""),
             backend=perception.engine_info.backend if perception is not None else "",
+            image_publishers=intake.publisher_count if intake is not None else -1,
         )
         now = self._stats.snapshot()
         status = serving_status(ctx, now, self._last_snapshot)

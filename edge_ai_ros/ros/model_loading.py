@@ -23,6 +23,7 @@ from edge_ai_ros.manifest import DecoderSpec, ModelManifest, load_manifest
 from edge_ai_ros.msg import ModelInfo
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros.params import NodeSettings
+from edge_ai_ros.serving.serving_check import run_serving_check
 
 
 def decoder_for(settings: NodeSettings, spec: DecoderSpec) -> DecoderSpec:
@@ -62,6 +63,7 @@ def load_perception(settings: NodeSettings, manifest_path: str = "", backend: st
         if pace is not None:
             pace()
         check_finite(perception)
+        run_serving_check(perception, path)
         warm_up(perception, settings.warmup_runs, settings.warmup_budget_s, pace)
     except Exception:
         perception.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_ai_ros.errors import ConfigError
+from edge_ai_ros.imaging.raw import DEFAULT_MAX_PIXELS
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 RELIABILITIES = ("best_effort", "reliable")
@@ -122,8 +123,9 @@ class NodeSettings:
     autostart: bool = field(default=True, metadata=param(
         "true: configure and activate on start; false: wait in unconfigured for a lifecycle manager.",
         when="start"))
-    max_image_pixels: int = field(default=4096 * 4096, metadata=param(
-        "Frames with more pixels than this are rejected before decoding (memory guard).",
+    max_image_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata=param(
+        "Frames with more pixels than this are rejected before decoding (memory guard); the default is a "
+        "3840x2160 camera.",
         when="live", value_range=(1, 1 << 28)))
     warmup_runs: int = field(default=3, metadata=param(
         "Inferences run at configure so the first real frame is not slow.", when="configure", value_range=(0, 100)))

@@ -149,6 +149,7 @@ def test_bad_input_is_rejected_counted_and_node_keeps_serving(case: str, serving
 
     status = wait_for(rejected, poll_s=0.2)
     assert status["last_rejection"].startswith(f"{field}:")
+    assert not status["last_rejection"].startswith(f"{field}: {field}:")  # the field is named once
     good = image_msg(encode_raw(_scene(), "rgb8"), header(1_700_000_002_000_000_000 + list(_bad_inputs()).index(case)))
     assert harness.send_until_answered(f"{serving}/image", good, f"{serving}/detections").detections
 

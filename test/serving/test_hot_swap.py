@@ -7,6 +7,7 @@ every output must carry the id of the model that produced it and that model's bo
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import threading
@@ -211,13 +212,25 @@ def _bad_model(kind: str, models: dict[str, Path], tmp: Path) -> Path:
         return tmp / "nowhere" / "model.onnx.manifest.json"
     if kind == "corrupt engine":
         (tmp / "tiny.onnx").write_bytes(b"this is not an onnx model" * 10)
-        artifact = dataclasses.replace(manifest.artifact, sha256=file_sha256(tmp / "tiny.onnx"))
+        artifact = dataclasses.replace(manifest.artifact, sha256=file_sha256(tmp / "tiny.onnx"),
+                                       size_bytes=(tmp / "tiny.onnx").stat().st_size)
         save_manifest(manifest.with_updates(artifact=artifact), tmp / "tiny.onnx.manifest.json")
         return tmp / "tiny.onnx.manifest.json"
     if kind == "sha256 mismatch":
         path = _variant(models["b"], tmp)
         with (tmp / "tiny.onnx").open("ab") as f:
             f.write(b"\0")
+        return path
+    if kind == "artifact outside its folder":
+        path = _variant(models["b"], tmp / "inner")
+        artifact = dataclasses.replace(manifest.artifact, path=str(models["b"].parent / "tiny.onnx"))
+        save_manifest(manifest.with_updates(artifact=artifact), path)
+        return path
+    if kind == "NaN threshold":
+        path = _variant(models["b"], tmp)
+        data = json.loads(path.read_text())
+        data["decoder"]["score_threshold"] = float("nan")
+        path.write_text(json.dumps(data))
         return path
     if kind == "incompatible inputs":
         return _variant(models["b"], tmp, preprocess=PreprocessSpec(width=48, height=48))
@@ -232,7 +245,9 @@ def _bad_model(kind: str, models: dict[str, Path], tmp: Path) -> Path:
 BAD = {
     "missing path": "manifest not found",
     "corrupt engine": "(?i)onnxruntime|load|protobuf|parse",
-    "sha256 mismatch": "sha256 mismatch",
+    "sha256 mismatch": "sha256 differs",
+    "artifact outside its folder": "artifact.path: .* points outside the manifest's folder",
+    "NaN threshold": r"decoder\.score_threshold: NaN is not of type 'number'",
     "incompatible inputs": "preprocess makes float32",
     "other backend version": "backend_version",
     "other device": "device",
@@ -243,6 +258,7 @@ BAD = {
 @pytest.fixture(scope="module")
 def shared(harness: Harness, models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     node = Node(harness, tmp_path_factory.mktemp("shared"), "/t_swap_bad", models["a"], swap_output_wait_s=3.0)
+    assert node.serving_model() == "model-a"  # active before the first swap (a swap while inactive is refused)
     yield node
     node.stop()
 
@@ -255,6 +271,7 @@ def test_bad_swap_is_refused_and_the_old_model_keeps_serving(
     assert not answer.success
     assert answer.message.startswith("refused") and "model-a keeps serving" in answer.message
     assert re.search(BAD[kind], answer.message), answer.message
+    assert not re.search(r"[0-9a-f]{12}", answer.message), "a refusal never quotes a file's hash"
     assert shared.serving_model() == "model-a"
 
 
