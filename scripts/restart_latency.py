@@ -30,9 +30,9 @@ from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge_ai_ros.msg import DetectionArray  # noqa: E402
-from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
 from edge_ai_ros.ros.drivers.node_benchmark import BenchConfig, _frame  # noqa: E402
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
+from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
 from edge_ai_ros.ros.qos import image_qos, output_qos  # noqa: E402
 from edge_ai_ros.ros.spin_thread import SpinThread  # noqa: E402
 
