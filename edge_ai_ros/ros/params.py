@@ -24,6 +24,7 @@ from edge_ai_ros.ros.spin_thread import EXECUTOR_KINDS
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 RELIABILITIES = ("best_effort", "reliable")
+INPUT_QOS_MODES = ("auto", "reliable", "best_effort", "sensor_data")
 DROP_POLICIES = ("latest", "none")
 DEMO_MANIFEST = Path(__file__).resolve().parents[1] / "assets" / "demo_detector" / "detector.onnx.manifest.json"
 
@@ -56,6 +57,7 @@ class NodeSettings:
     top_k: int = 0
     qos_depth: int = 5
     qos_reliability: str = "best_effort"
+    input_qos: str = "auto"
     drop_policy: str = "latest"
     queue_size: int = 30
     frame_executor: str = "events"
@@ -76,6 +78,7 @@ class NodeSettings:
     def __post_init__(self) -> None:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("qos_reliability", self.qos_reliability, RELIABILITIES)
+        _check_choice("input_qos", self.input_qos, INPUT_QOS_MODES)
         _check_choice("drop_policy", self.drop_policy, DROP_POLICIES)
         _check_choice("frame_executor", self.frame_executor, EXECUTOR_KINDS)
 
@@ -108,7 +111,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(name="qos_depth", at_configure=True, int_range=(1, 1000),
               description="History depth of the image subscriptions (keep last)."),
     ParamSpec(name="qos_reliability", at_configure=True,
-              description="Image subscription reliability: best_effort (camera default) or reliable (replay)."),
+              description="Image subscription reliability while no publisher is discovered (input_qos auto): "
+                          "best_effort (matches any camera) or reliable (replay)."),
+    ParamSpec(name="input_qos", at_configure=True,
+              description="Image subscription QoS: auto (follow the discovered publishers' reliability and "
+                          "durability, re-matched when they change), reliable, best_effort, or sensor_data "
+                          "(best effort, keep last 5). See docs/camera_drivers.md."),
     ParamSpec(name="drop_policy", at_configure=True,
               description="latest: process only the newest frame, count the rest as dropped; "
                           "none: process every frame in order with a bounded queue (replay regression)."),
