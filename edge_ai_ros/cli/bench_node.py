@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     camera.add_argument("--size", default="640x480", help="comma list of 640x480, 1280x720, 1920x1080")
     camera.add_argument("--encoding", default="raw", help="comma list: raw (rgb8) and/or jpeg")
     camera.add_argument("--variant", action="append", default=[], metavar="NAME[:PARAM=VALUE,...]",
-                        help="a node variant, e.g. before:input_qos=best_effort; repeatable (default: auto)")
+                        help="a node variant, e.g. before:input_qos=best_effort; fastdds_profile=PATH sets the "
+                             "node's Fast DDS profile; repeatable (default: one variant, auto)")
     camera.add_argument("--repeats", type=int, default=1, help="runs of the whole case list")
 
 

@@ -188,11 +188,16 @@ def run_camera_bench(config: CameraBenchConfig) -> dict[str, Any]:
 
 
 def _start(name: str, ns: str, config: CameraBenchConfig) -> Any:
+    """One node process; a variant's ``fastdds_profile`` is the node's Fast DDS profile file, not a parameter."""
     params: dict[str, object] = {"backend": config.backend, "diagnostics_period_s": 0.5, **config.variants[name]}
+    env = dict(os.environ)
+    profile = params.pop("fastdds_profile", None)
+    if profile:
+        env.update({var: str(profile) for var in PROFILE_ENV_VARS})
     if config.manifest:
         params["model_manifest"] = config.manifest
     log = config.log_dir / f"node_{name}.log" if config.log_dir else None
-    return start_node(NodeLaunch(parameters=params, namespace=ns, log_path=log))
+    return start_node(NodeLaunch(parameters=params, namespace=ns, log_path=log), env=env)
 
 
 def _config_dict(config: CameraBenchConfig) -> dict[str, Any]:
