@@ -4,9 +4,10 @@ ROS-free, so the accounting is tested without a middleware. Two independent loss
 
 - ``lost_reported``: samples the middleware says it lost (the subscription's message_lost
   event; Fast DDS reports sequence-number gaps it saw on a best-effort reader);
-- ``missed_by_stamps``: frames missing from the publisher's own rate. The period is the
-  median of recent header-stamp steps; a step of k periods means k - 1 frames never arrived
-  (a publisher that changes its rate is followed within ``window`` frames).
+- ``missed_by_stamps``: frames missing from the publisher's own rate. Every ``window``
+  frames, the span of their header stamps divided by the period (the lower median of recent
+  steps) is the number of frames the publisher sent; fewer received means frames were lost.
+  Bursts after a late frame count nothing; a step over ``max_step_periods`` is a pause.
 
 Loss over a period is the larger of the two (they see the same missing frames from two
 sides), as a fraction of what the publisher sent (received + lost). Levels:
@@ -73,7 +74,7 @@ class InputHealth:
         self.thresholds = thresholds or HealthThresholds()
         self._lock = threading.Lock()
         self._steps = collections.deque[int](maxlen=self.thresholds.window)
-        self._last_stamp_ns = 0
+        self._last_stamp_ns = self._window_start = self._window_count = 0
         self._received = self._lost_reported = self._missed = self._largest = 0
         self._lost_base = 0  # lost_reported when the current subscription was made
 
@@ -83,23 +84,33 @@ class InputHealth:
             self._received += 1
             self._largest = max(self._largest, size_bytes)
             step = stamp_ns - self._last_stamp_ns
-            if self._last_stamp_ns and step > 0:
-                self._missed += self._missing_in(step)
+            if not self._last_stamp_ns or self._is_pause(step):
+                self._window_start, self._window_count = stamp_ns, 0  # (re)start: nothing to compare yet
+            elif step > 0:
                 self._steps.append(step)
+                self._window_count += 1
+                if self._window_count >= self.thresholds.window:
+                    self._close_window(stamp_ns)
             if stamp_ns > self._last_stamp_ns:
                 self._last_stamp_ns = stamp_ns
 
-    def _missing_in(self, step: int) -> int:
-        if len(self._steps) < 3:
-            return 0
-        period = self._period()
-        periods = round(step / period)
-        return periods - 1 if 1 < periods <= self.thresholds.max_step_periods else 0
+    def _is_pause(self, step: int) -> bool:
+        return len(self._steps) >= 3 and step > self.thresholds.max_step_periods * self._period()
+
+    def _close_window(self, last_ns: int) -> None:
+        """Frames the stamps span minus frames received: a late frame followed by a burst counts nothing."""
+        expected = round((last_ns - self._window_start) / self._period())
+        self._missed += max(0, expected - self._window_count)
+        self._window_start, self._window_count = last_ns, 0
 
     def _period(self) -> float:
-        """A low percentile of the recent steps: the median would be two periods when half the frames are lost."""
+        """Mean of the recent steps near their lower median: robust to a publisher's bursts and to jitter;
+        under heavy loss the median becomes two periods, so ``missed_by_stamps`` then undercounts (the
+        middleware's own count covers best effort)."""
         ordered = sorted(self._steps)
-        return float(ordered[len(ordered) // 10])
+        rough = ordered[(len(ordered) - 1) // 2]
+        near = [step for step in ordered if rough / 2 <= step <= rough * 1.5]
+        return sum(near) / len(near)
 
     def lost(self, total_count: int) -> None:
         """The current subscription's running total of lost samples (message_lost event)."""
@@ -116,7 +127,7 @@ class InputHealth:
         """Publishers came or went: another camera's stamps and rate are not this one's (counts are kept)."""
         with self._lock:
             self._steps.clear()
-            self._last_stamp_ns = 0
+            self._last_stamp_ns = self._window_start = self._window_count = 0
 
     def snapshot(self) -> InputSnapshot:
         with self._lock:
