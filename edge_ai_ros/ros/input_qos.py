@@ -215,7 +215,8 @@ class AdaptiveIntake:
             reliabilities = {r for r, _ in item.offered}
             offered = "best_effort" if "best_effort" in reliabilities or not reliabilities else "reliable"
             cause = input_health.likely_cause(delta, offered_reliability=offered,
-                                        compressed=item.topic.name.endswith("compressed"))
+                                              compressed=item.topic.name.endswith("compressed"),
+                                              subscribed_reliability=item.choice.reliability)
         now = time.monotonic()
         if now - item.cause_logged_at >= _CAUSE_LOG_PERIOD_S:  # once, then at most once a minute
             item.cause_logged_at = now

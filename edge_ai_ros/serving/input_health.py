@@ -149,8 +149,12 @@ def level_of(delta: InputSnapshot, thresholds: HealthThresholds, *, publishers: 
     return WARN if fraction >= thresholds.warn_fraction else OK
 
 
-def likely_cause(delta: InputSnapshot, *, offered_reliability: str, compressed: bool) -> str:
+def likely_cause(delta: InputSnapshot, *, offered_reliability: str, compressed: bool,
+                 subscribed_reliability: str = "") -> str:
     """The probable reason frames are lost and what to do about it (one line, for the log)."""
+    if offered_reliability == "reliable" and subscribed_reliability == "best_effort":
+        return ("the publisher offers reliable but the subscription is best effort, so lost fragments are "
+                "never repaired: set input_qos to auto (follows the publisher) or reliable")
     big = delta.largest_frame_bytes > DEFAULT_SHM_SEGMENT_BYTES
     if not compressed and big and offered_reliability == "best_effort":
         return (f"frames of {delta.largest_frame_bytes // 1024} KiB from a best-effort publisher: a publisher "
