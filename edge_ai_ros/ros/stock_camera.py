@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge_ai_ros.errors import ConfigError
+
 if TYPE_CHECKING:
     from rclpy.qos import QoSProfile
 
@@ -50,10 +52,11 @@ class CameraSettings:
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
-            raise ValueError(f"size {self.size!r} is not one of {sorted(SIZES)}")
+            raise ConfigError("size", f"{self.size!r} is not one of {sorted(SIZES)}", fix=f"use one of {sorted(SIZES)}")
         for name in ("reliability", "switch_to"):
             if getattr(self, name) not in RELIABILITIES:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {RELIABILITIES}")
+                raise ConfigError(name, f"{getattr(self, name)!r} is not one of {RELIABILITIES}",
+                                  fix=f"use one of {RELIABILITIES}")
 
 
 def camera_args(settings: CameraSettings) -> list[str]:
