@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -33,6 +34,8 @@ class FrameTopic:
     msg_type: type
     name: str  # relative to the main node (resolved by it)
     callback: Callable[[Any], None]
+    qos: QoSProfile | None = None  # None: the intake's qos
+    events: SubscriptionEventCallbacks | None = None  # e.g. message_lost (ros/input_qos.py)
 
 
 class FrameIntake:
@@ -44,7 +47,8 @@ class FrameIntake:
                           use_global_arguments=False, start_parameter_services=False,
                           enable_rosout=False)
         for topic in topics:
-            self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback, qos)
+            self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback,
+                                           topic.qos or qos, event_callbacks=topic.events)
         self._spinner = SpinThread(self._node, kind=executor, name="frame_intake")
         self._closing = threading.Lock()  # publisher_count (diagnostics thread) vs close(): never a destroyed handle
         self._closed = False

@@ -41,7 +41,8 @@ from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
-from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
+from edge_ai_ros.ros.frame_intake import FrameTopic
+from edge_ai_ros.ros.input_qos import AdaptiveIntake
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg, retune
 from edge_ai_ros.ros.node_main import spin_node
 from edge_ai_ros.ros.params import (
@@ -52,7 +53,7 @@ from edge_ai_ros.ros.params import (
     live_changes,
     read_settings,
 )
-from edge_ai_ros.ros.qos import image_qos, latched_qos, output_qos
+from edge_ai_ros.ros.qos import latched_qos, output_qos
 from edge_ai_ros.serving.frame_queue import FrameQueue
 from edge_ai_ros.serving.heap import trim_heap
 from edge_ai_ros.serving.hot_swap import HotSwapper, RollbackPolicy, ServedModel, SwapOutcome
@@ -64,6 +65,7 @@ _LOG_THROTTLE_S = 2.0
 _WORKER_POLL_S = 0.1
 _WORKER_JOIN_S = 10.0
 _ROLLBACK_CHECK_S = 0.2
+_INPUT_POLL_S = 0.25  # publishers of the image topics are re-read this often (ros/input_qos.py)
 _PACE_WAIT_S = 0.05  # a swap warms up right after a frame ends, or after this long without frames
 
 
@@ -85,7 +87,7 @@ class InferenceNode(LifecycleNode):
         self._settings: NodeSettings | None = None
         self._queue: FrameQueue[tuple[Any, float]] | None = None
         self._worker: threading.Thread | None = None
-        self._intake: FrameIntake | None = None
+        self._intake: AdaptiveIntake | None = None
         self._outputs: dict[str, Any] = {}
         self._vision: Any = None
         self._guard_change_state()
@@ -99,6 +101,7 @@ class InferenceNode(LifecycleNode):
         self.create_service(swap_model_type(), "~/swap_model", self._on_swap, callback_group=self._swap_group)
         self.create_service(Trigger, "~/rollback", self._on_rollback, callback_group=self._swap_group)
         self.create_timer(_ROLLBACK_CHECK_S, self._check_rollback, callback_group=self._swap_group)
+        self.create_timer(_INPUT_POLL_S, self._poll_inputs, callback_group=self._side_group)
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
             self._autostart_timer = self.create_timer(0.0, self._autostart)
@@ -130,17 +133,17 @@ class InferenceNode(LifecycleNode):
         self._queue = FrameQueue(policy=settings.drop_policy, capacity=settings.queue_size)
         self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
         self._worker.start()
-        qos = image_qos(depth=settings.qos_depth, reliability=settings.qos_reliability)
-        self._intake = FrameIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
-                                          FrameTopic(msg_type=CompressedImage, name="image/compressed",
-                                                     callback=self._on_frame)], qos,
-                                   executor=settings.frame_executor)
+        self._intake = AdaptiveIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
+                                             FrameTopic(msg_type=CompressedImage, name="image/compressed",
+                                                        callback=self._on_frame)],
+                                      mode=settings.input_qos, depth=settings.qos_depth,
+                                      fallback=settings.qos_reliability, executor=settings.frame_executor)
         self._swapper.set_serving(True)
         # Everything loaded so far (model, rclpy, numpy) lives as long as the node: move it out of
         # the garbage collector's generations so collections during serving scan only new objects.
         gc.collect()
         gc.freeze()
-        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, qos={settings.qos_reliability}, "
+        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, input QoS {self._intake.describe()}, "
                                f"frame executor {self._intake.executor_kind}")
         return super().on_activate(state)
 
@@ -388,7 +391,16 @@ class InferenceNode(LifecycleNode):
         now = self._stats.snapshot()
         status = serving_status(ctx, now, self._last_snapshot)
         self._last_snapshot = now
-        self._diag_pub.publish(DiagnosticArray(header=_header_now(self), status=[status]))
+        statuses = [status]
+        intake = self._intake
+        if intake is not None:  # the inputs' QoS choice and loss (ros/input_qos.py)
+            statuses.append(intake.status(f"{ctx.name}/inputs", ctx.hardware_id))
+        self._diag_pub.publish(DiagnosticArray(header=_header_now(self), status=statuses))
+
+    def _poll_inputs(self) -> None:
+        intake = self._intake
+        if intake is not None:
+            intake.poll()
 
     def _autostart(self) -> None:
         if self._autostart_timer is not None:

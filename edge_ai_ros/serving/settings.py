@@ -26,6 +26,7 @@ from edge_ai_ros.imaging.raw import DEFAULT_MAX_PIXELS
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 RELIABILITIES = ("best_effort", "reliable")
+INPUT_QOS_MODES = ("auto", "reliable", "best_effort", "sensor_data")
 DROP_POLICIES = ("latest", "none")
 FRAME_EXECUTORS = ("events", "single")
 WHEN = ("configure", "live", "swap", "start")
@@ -96,8 +97,14 @@ class NodeSettings:
     qos_depth: int = field(default=5, metadata=param(
         "History depth of the image subscriptions (keep last).", when="configure", value_range=(1, 1000)))
     qos_reliability: str = field(default="best_effort", metadata=param(
-        "Image subscription reliability: best_effort (cameras) or reliable (bag replay).",
+        "Image subscription reliability while no publisher is discovered (input_qos auto): best_effort "
+        "(matches any camera) or reliable (bag replay).",
         when="configure", choices=RELIABILITIES))
+    input_qos: str = field(default="auto", metadata=param(
+        "Image subscription QoS: auto (follow the discovered publishers' reliability and durability, "
+        "re-matched when they change), reliable, best_effort, or sensor_data (best effort, keep last 5). "
+        "See docs/camera_drivers.md.",
+        when="configure", choices=INPUT_QOS_MODES))
     drop_policy: str = field(default="latest", metadata=param(
         "latest: work on the newest frame only and count skipped frames as dropped (cameras); "
         "none: every frame in order through a bounded queue with backpressure (replay regression).",

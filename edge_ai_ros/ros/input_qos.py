@@ -1,0 +1,232 @@
+"""Image subscriptions that follow what the publishers offer, and report what they lose.
+
+``input_qos`` (parameter):
+
+- ``auto`` (default), as ``rosbag2 record`` does it: reliable when every discovered publisher
+  of the topic offers reliable, else best effort (a reliable reader would not match a
+  best-effort writer); transient local only when every publisher offers it. Without
+  publishers the subscription uses ``qos_reliability``. The publishers are polled on a timer
+  and the subscriptions are made again when the choice changes (a driver restarted with
+  other settings, a second camera on the topic).
+- ``reliable`` / ``best_effort``: fixed, depth ``qos_depth``; a publisher that does not match
+  is reported (diagnostics ERROR, a log line), not followed.
+- ``sensor_data``: rclpy's sensor-data profile (best effort, keep last 5, volatile).
+
+Why follow the publisher: a stock camera driver publishes reliable (the rclpy and rclcpp
+default). A best-effort subscription still matches it, but then receives best effort and
+loses what the transport loses; subscribing reliable lets the middleware repair it
+(measured in docs/camera_drivers.md). Loss per input (:mod:`edge_ai_ros.serving.input_health`)
+comes from the subscription's message_lost event and from gaps in the header stamps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
+from edge_ai_ros.ros.qos import image_qos
+from edge_ai_ros.serving import input_health
+
+_CAUSE_LOG_PERIOD_S = 60.0
+# two tables: the policies are IntEnums with overlapping values (RELIABLE == TRANSIENT_LOCAL == 1)
+_RELIABILITY_NAMES = {ReliabilityPolicy.RELIABLE: "reliable", ReliabilityPolicy.BEST_EFFORT: "best_effort"}
+_DURABILITY_NAMES = {DurabilityPolicy.TRANSIENT_LOCAL: "transient_local", DurabilityPolicy.VOLATILE: "volatile"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class QosChoice:
+    reliability: str  # best_effort | reliable
+    durability: str  # volatile | transient_local
+    reason: str
+
+    def profile(self, mode: str, depth: int) -> QoSProfile:
+        if mode == "sensor_data":
+            return qos_profile_sensor_data
+        qos = image_qos(depth=depth, reliability=self.reliability)
+        if self.durability == "transient_local":
+            qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+        return qos
+
+
+def choose(mode: str, offered: Sequence[tuple[str, str]], fallback: str) -> QosChoice:
+    """The subscription QoS for ``mode`` given the publishers' (reliability, durability) offers."""
+    if mode == "sensor_data":
+        return QosChoice(reliability="best_effort", durability="volatile", reason="fixed: sensor_data")
+    if mode != "auto":
+        return QosChoice(reliability=mode, durability="volatile", reason=f"fixed: {mode}")
+    if not offered:
+        return QosChoice(reliability=fallback, durability="volatile", reason="auto: no publisher yet")
+    reliable = all(rel == "reliable" for rel, _ in offered)
+    latched = all(dur == "transient_local" for _, dur in offered)
+    return QosChoice(reliability="reliable" if reliable else "best_effort",
+                     durability="transient_local" if latched else "volatile",
+                     reason=f"auto: {len(offered)} publisher(s) offer "
+                            + ", ".join(sorted({f'{r}/{d}' for r, d in offered})))
+
+
+def compatible(choice: QosChoice, offer: tuple[str, str]) -> bool:
+    """Whether a publisher offering ``offer`` matches a subscription made with ``choice``."""
+    reliability_ok = choice.reliability == "best_effort" or offer[0] == "reliable"
+    durability_ok = choice.durability == "volatile" or offer[1] == "transient_local"
+    return reliability_ok and durability_ok
+
+
+def offers(node: Node, topic: str) -> tuple[list[tuple[str, str]], frozenset[bytes]]:
+    """(reliability, durability) of every publisher of ``topic`` (names as in the parameter), and their ids."""
+    out, ids = [], set()
+    for info in node.get_publishers_info_by_topic(topic):
+        qos = info.qos_profile
+        out.append((_RELIABILITY_NAMES.get(qos.reliability, "best_effort"),
+                    _DURABILITY_NAMES.get(qos.durability, "volatile")))
+        ids.add(bytes(info.endpoint_gid))
+    return out, frozenset(ids)
+
+
+@dataclass
+class _Input:
+    topic: FrameTopic
+    resolved: str
+    health: input_health.InputHealth
+    choice: QosChoice
+    offered: list[tuple[str, str]]
+    publisher_ids: frozenset[bytes] = frozenset()
+    last_snapshot: input_health.InputSnapshot = input_health.EMPTY_INPUT
+    level: int = input_health.OK
+    cause_logged_at: float = -_CAUSE_LOG_PERIOD_S
+
+
+class AdaptiveIntake:
+    """A FrameIntake whose QoS follows the publishers (``poll``) with per-input loss accounting."""
+
+    def __init__(self, parent: Node, topics: Sequence[FrameTopic], *, mode: str, depth: int, fallback: str,
+                 executor: str = "events") -> None:
+        self._parent, self._mode, self._depth, self._fallback, self._executor = parent, mode, depth, fallback, executor
+        self._lock = threading.Lock()
+        self._inputs = [_Input(topic=t, resolved=parent.resolve_topic_name(t.name), health=input_health.InputHealth(),
+                               choice=choose(mode, [], fallback), offered=[]) for t in topics]
+        for item in self._inputs:
+            item.offered, item.publisher_ids = offers(parent, item.resolved)
+            item.choice = choose(mode, item.offered, fallback)
+        self._intake: FrameIntake | None = self._build()
+
+    @property
+    def executor_kind(self) -> str:
+        return self._intake.executor_kind if self._intake is not None else self._executor
+
+    @property
+    def publisher_count(self) -> int:
+        """Publishers matched to the image subscriptions now (0: no frame can arrive yet); -1 once closed."""
+        with self._lock:
+            return self._intake.publisher_count if self._intake is not None else -1
+
+    def describe(self) -> str:
+        return "; ".join(f"{i.topic.name}: {i.choice.reliability}/{i.choice.durability} ({i.choice.reason})"
+                         for i in self._inputs)
+
+    def _build(self) -> FrameIntake:
+        topics = [FrameTopic(msg_type=i.topic.msg_type, name=i.topic.name, callback=self._counted(i),
+                             qos=i.choice.profile(self._mode, self._depth),
+                             events=SubscriptionEventCallbacks(message_lost=self._on_lost(i)))
+                  for i in self._inputs]
+        for item in self._inputs:
+            item.health.restart()
+        return FrameIntake(self._parent, topics, image_qos(depth=self._depth, reliability=self._fallback),
+                           executor=self._executor)
+
+    @staticmethod
+    def _counted(item: _Input) -> Callable[[Any], None]:
+        record, forward = item.health.frame, item.topic.callback
+
+        def on_frame(msg: Any) -> None:
+            stamp = msg.header.stamp
+            record(stamp.sec * 1_000_000_000 + stamp.nanosec, len(msg.data))
+            forward(msg)
+
+        return on_frame
+
+    @staticmethod
+    def _on_lost(item: _Input) -> Callable[[Any], None]:
+        return lambda info: item.health.lost(int(info.total_count))
+
+    def poll(self) -> bool:
+        """Re-read the publishers; make the subscriptions again if the choice changed (True then)."""
+        with self._lock:
+            if self._intake is None:
+                return False
+            changed = False
+            for item in self._inputs:
+                item.offered, ids = offers(self._parent, item.resolved)
+                if ids != item.publisher_ids:
+                    item.health.new_publishers()
+                    item.publisher_ids = ids
+                choice = choose(self._mode, item.offered, self._fallback)
+                if (choice.reliability, choice.durability) != (item.choice.reliability, item.choice.durability):
+                    changed = True
+                item.choice = choice
+            if changed:
+                self._intake.close()
+                self._intake = self._build()
+                self._parent.get_logger().info(f"input QoS now {self.describe()}")
+            return changed
+
+    def close(self) -> None:
+        with self._lock:
+            intake, self._intake = self._intake, None
+        if intake is not None:
+            intake.close()
+
+    def status(self, name: str, hardware_id: str) -> DiagnosticStatus:
+        """One /diagnostics status for all inputs (level: the worst input's), counts since the last call."""
+        values: list[tuple[str, object]] = [("input_qos", self._mode)]
+        worst, notes = input_health.OK, []
+        for item in self._inputs:
+            values += self._input_values(item)
+            worst = max(worst, item.level)
+            if item.level != input_health.OK:
+                notes.append(f"{item.topic.name}: {input_health.LEVEL_NAMES[item.level]}")
+        message = "inputs ok" if not notes else "frames lost or not delivered (" + ", ".join(notes) + ")"
+        return DiagnosticStatus(level=bytes([worst]), name=name, message=message, hardware_id=hardware_id,
+                                values=[KeyValue(key=k, value=str(v)) for k, v in values])
+
+    def _input_values(self, item: _Input) -> list[tuple[str, object]]:
+        now = item.health.snapshot()
+        delta, item.last_snapshot = now.minus(item.last_snapshot), now
+        matched = any(compatible(item.choice, offer) for offer in item.offered)
+        item.level = input_health.level_of(delta, item.health.thresholds, publishers=len(item.offered), matched=matched)
+        cause = self._cause(item, delta, matched)
+        key = item.topic.name
+        return [(f"{key}.reliability", item.choice.reliability), (f"{key}.durability", item.choice.durability),
+                (f"{key}.qos_reason", item.choice.reason), (f"{key}.publishers", len(item.offered)),
+                (f"{key}.matched", matched), (f"{key}.received", now.received),
+                (f"{key}.lost_reported", now.lost_reported), (f"{key}.missed_by_stamps", now.missed_by_stamps),
+                (f"{key}.lost", now.lost), (f"{key}.period_ms", f"{now.period_s * 1e3:.1f}"),
+                (f"{key}.level", input_health.LEVEL_NAMES[item.level]), (f"{key}.cause", cause)]
+
+    def _cause(self, item: _Input, delta: input_health.InputSnapshot, matched: bool) -> str:
+        if item.level == input_health.OK:
+            return ""
+        if not matched:
+            offered = ", ".join(sorted({f"{r}/{d}" for r, d in item.offered}))
+            cause = input_health.incompatible_cause(offered, f"{item.choice.reliability}/{item.choice.durability}")
+        else:
+            reliabilities = {r for r, _ in item.offered}
+            offered = "best_effort" if "best_effort" in reliabilities or not reliabilities else "reliable"
+            cause = input_health.likely_cause(delta, offered_reliability=offered,
+                                              compressed=item.topic.name.endswith("compressed"),
+                                              subscribed_reliability=item.choice.reliability)
+        now = time.monotonic()
+        if now - item.cause_logged_at >= _CAUSE_LOG_PERIOD_S:  # once, then at most once a minute
+            item.cause_logged_at = now
+            self._parent.get_logger().warning(
+                f"input {item.topic.name}: {delta.lost} of {delta.received + delta.lost} frames lost "
+                f"in the last period; likely cause: {cause}")
+        return cause
