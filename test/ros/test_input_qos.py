@@ -24,9 +24,9 @@ from node_harness import Harness, init_context, stamp_ns, wait_for  # noqa: E402
 from ros_harness import FASTDDS_PROFILE, make_ros_env  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
+from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.drivers.stock_camera import CameraSettings, camera_args  # noqa: E402
 from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
-from edge_ai_ros.ros.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 
 AUTO_NS = "/t_qos"
 FIXED_NS = "/t_qos_fixed"
