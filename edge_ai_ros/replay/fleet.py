@@ -133,8 +133,11 @@ class _Progress:
 
 
 def run_tasks(tasks: Sequence[FleetTask], player: FramePlayer, config: FleetConfig,
-              on_record: Callable[[TaskRecord], None] | None = None) -> list[TaskRecord]:
-    """Run every task on Ray; records in the order of ``tasks``."""
+              on_record: Callable[[TaskRecord], TaskRecord] | None = None) -> list[TaskRecord]:
+    """Run every task on Ray; records in the order of ``tasks``.
+
+    ``on_record`` sees each record as its task ends; what it returns is kept (it may drop the outputs).
+    """
     ray, started = connect(config)
     try:
         return _gather(ray, tasks, player, config, on_record)
@@ -144,7 +147,7 @@ def run_tasks(tasks: Sequence[FleetTask], player: FramePlayer, config: FleetConf
 
 
 def _gather(ray: Any, tasks: Sequence[FleetTask], player: FramePlayer, config: FleetConfig,
-            on_record: Callable[[TaskRecord], None] | None) -> list[TaskRecord]:
+            on_record: Callable[[TaskRecord], TaskRecord] | None) -> list[TaskRecord]:
     remote = ray.remote(num_cpus=1, max_retries=0)(play_task)  # retries are counted here, per task
     pending: dict[Any, int] = {remote.remote(task, player): i for i, task in enumerate(tasks)}
     attempts = [1] * len(tasks)
@@ -166,10 +169,8 @@ def _gather(ray: Any, tasks: Sequence[FleetTask], player: FramePlayer, config: F
                     pending[remote.remote(tasks[i], player)] = i
                     continue
             record = TaskRecord(task=tasks[i], attempts=attempts[i], errors=tuple(errors[i]), outcome=outcome)
-            records[i] = record
+            records[i] = on_record(record) if on_record is not None else record
             progress.finished(tasks[i])
-            if on_record is not None:
-                on_record(record)
     finally:
         progress.close()
     return [r for r in records if r is not None]

@@ -123,13 +123,23 @@ def run_fleet(jobs: Sequence[ReplayJob], config: FleetConfig, player: FramePlaye
         planned.append(tasks)
         number += len(tasks)
     all_tasks = [t for p in planned if isinstance(p, list) for t in p]
-    records = run_tasks(all_tasks, player, config) if all_tasks else []
-    by_first: dict[int, list[TaskRecord]] = {}  # a bag's records, by the number of its first task
-    for record in records:
-        by_first.setdefault(record.task.number - record.task.chunk, []).append(record)
-    results = []
-    for job, p in zip(jobs, planned, strict=True):
-        results.append(p if isinstance(p, ReplayResult) else gather_job(job, by_first[p[0].number]))
+    first_of = {t.number: tasks[0].number for tasks in planned if isinstance(tasks, list) for t in tasks}
+    job_of = {tasks[0].number: job for job, tasks in zip(jobs, planned, strict=True) if isinstance(tasks, list)}
+    waiting: dict[int, list[TaskRecord]] = {}
+    gathered: dict[int, ReplayResult] = {}
+
+    def done(record: TaskRecord) -> TaskRecord:
+        """Gather a bag as soon as its last task is in, then keep only the record's counts."""
+        first = first_of[record.task.number]
+        waiting.setdefault(first, []).append(record)
+        if len(waiting[first]) == record.task.chunks:
+            bag_records = sorted(waiting.pop(first), key=lambda r: r.task.number)
+            gathered[first] = gather_job(job_of[first], bag_records)
+        return dataclasses.replace(record, outcome=dataclasses.replace(record.outcome, outputs=())) \
+            if record.outcome is not None else record
+
+    records = run_tasks(all_tasks, player, config, on_record=done) if all_tasks else []
+    results = [p if isinstance(p, ReplayResult) else gathered[p[0].number] for p in planned]
     return FleetRun(results=tuple(results), records=tuple(records))
 
 
