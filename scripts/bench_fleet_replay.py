@@ -44,6 +44,7 @@ def run_mode(bags: list[str], out: Path, extra: list[str], domain: int) -> dict[
 def ray_task_overhead(tasks: int = 200) -> dict[str, float]:
     """Ray start-up and the round trip of empty tasks on this machine (2 CPUs)."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     start = time.perf_counter()

@@ -9,7 +9,7 @@ error) and the other tasks still finish. Ray is imported only here and only when
 
 A local instance is kept on this host: every Ray server binds the loopback address only
 (Ray's own single-host mode, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) and no dashboard is
-started.
+started. Ray's usage statistics are switched off (``RAY_USAGE_STATS_ENABLED=0``) unless set.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from edge_ai_ros.replay.player import FramePlayer, ReplayOutcome
 
 INSTALL_LINE = "pip install 'edge_ai_ros[ray]'"
 LOCAL_ONLY_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-host mode, servers on loopback
+USAGE_STATS_VAR = "RAY_USAGE_STATS_ENABLED"  # "0": Ray sends no usage statistics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +81,7 @@ def import_ray() -> ModuleType:
 
 def connect(config: FleetConfig) -> tuple[ModuleType, bool]:
     """Ray, initialised (a running session is reused); the flag says whether this call started it."""
+    os.environ.setdefault(USAGE_STATS_VAR, "0")
     if not config.address:
         os.environ.setdefault(LOCAL_ONLY_VAR, "0")  # read when ray is imported: set it first
     ray = import_ray()

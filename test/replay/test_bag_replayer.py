@@ -17,8 +17,8 @@ from tiny_detector import build_detector  # noqa: E402
 from edge_ai_ros.bags.results_bag import decode_detection_array, encode_detection_array  # noqa: E402
 from edge_ai_ros.bags.source import COMPRESSED, BagSource, Frame  # noqa: E402
 from edge_ai_ros.errors import ConfigError  # noqa: E402
-from edge_ai_ros.results import FrameDetections  # noqa: E402
 from edge_ai_ros.replay.player import ReplayerConfig, ReplayOutcome  # noqa: E402
+from edge_ai_ros.results import FrameDetections  # noqa: E402
 from edge_ai_ros.ros.drivers.bag_replayer import _Collector, replay_frames  # noqa: E402
 from edge_ai_ros.ros.drivers.replay_stages import ROS_PATH_STAGES  # noqa: E402
 

@@ -20,6 +20,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("edge_ai_ros.msg")
 # Ray's single-host mode (every server on loopback) is read when ray is imported.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no usage statistics sent anywhere
 ray = pytest.importorskip("ray")
 
 from fleet_helpers import DiesOnce, is_loopback, listening_addresses  # noqa: E402
