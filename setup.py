@@ -40,6 +40,8 @@ def requirement_lines(name: str) -> list[str]:
 EXTRAS_REQUIRE = {
     "openvino": ["openvino>=2024.0"],
     "train": ["torch>=2.1", "safetensors>=0.4"],
+    # replay --ray: bags (or chunks of them) as Ray tasks on this machine or a cluster.
+    "ray": ["ray>=2.9", "tqdm>=4.60"],
     # Standalone ROS 2 Jazzy from PyPI (x86_64 only); vehicles use the distro's rclpy.
     "ros-wheels": requirement_lines("ros-wheels.txt"),
 }

@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from edge_ai_ros.cli.replay_fleet import add_fleet_arguments, run_on_ray, split_address
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.replay.compare import Tolerances
+from edge_ai_ros.replay.junit import bag_case, exit_status, parse_fail_on, write_junit
 from edge_ai_ros.replay.session import ReplayJob, ReplayResult, error_result
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "assets" / "demo_detector" / "detector.onnx.manifest.json"
@@ -48,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-timeout", type=float, default=10.0, help="seconds to wait for one frame's output")
     parser.add_argument("--no-stage-timings", action="store_true",
                         help="do not ask the node for per-frame stage times (report: where the time went)")
+    add_fleet_arguments(parser)
 
 
 def golden_for(bag: str, golden: str, *, many: bool, record: bool) -> str:
@@ -123,12 +126,19 @@ def run(args: argparse.Namespace) -> int:
     from edge_ai_ros.replay.jobs import run_jobs, write_summary
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    split_address(args)
     try:
         if args.jobs < 1:
             raise ConfigError("--jobs", f"must be >= 1, got {args.jobs}")
+        fail_on = parse_fail_on(args.fail_on)
         jobs = build_jobs(args)
         ids = [int(x) for x in args.domain_ids.split(",") if x.strip()] if args.domain_ids else None
-        if args.jobs == 1 and not ids:
+        cases = None
+        if args.ray is not None:
+            results, cases = run_on_ray(args, jobs)
+            for result in results:
+                print_result(result)
+        elif args.jobs == 1 and not ids:
             results = _run_serial(jobs)
         else:
             results = run_jobs(jobs, workers=args.jobs, domain_ids=ids, on_result=print_result)
@@ -138,5 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if len(results) > 1:
         _, md = write_summary(results, args.out)
         print(f"summary across {len(results)} bags: {md}")
-    verdicts = {r.verdict for r in results}
-    return 2 if "error" in verdicts else 1 if "fail" in verdicts else 0
+    cases = cases if cases is not None else [bag_case(r) for r in results]
+    junit = write_junit(cases, args.junit or Path(args.out) / "junit.xml", fail_on)
+    print(f"JUnit: {junit} (failing on {', '.join(sorted(fail_on)) or 'nothing'})")
+    return exit_status(cases, fail_on)

@@ -92,6 +92,7 @@ class ReplayResult:
     recall: float | None = None
     map50: float | None = None
     frames_failed: int | None = None
+    failed_frames: tuple[int, ...] = ()  # indices of the frames that differ from golden beyond the tolerances
     latency_ms: dict[str, float] = field(default_factory=dict)
     replay_fps: float = 0.0
     engine_fps: float = 0.0
@@ -241,6 +242,7 @@ def run_replay(job: ReplayJob, play: FramePlayer) -> ReplayResult:
         precision=comparison.precision if comparison else None, recall=comparison.recall if comparison else None,
         map50=comparison.map50 if comparison else None,
         frames_failed=comparison.frames_failed if comparison else None,
+        failed_frames=tuple(f.index for f in comparison.frames if not f.passed) if comparison else (),
         latency_ms=latency_percentiles(latencies), replay_fps=rates["replay through the node"],
         engine_fps=rates.get("engine only", 0.0), pipeline_fps=rates.get("pipeline without ROS", 0.0),
         decode_pipeline_fps=rates.get("decode + pipeline without ROS", 0.0), stages_ms=stages,
