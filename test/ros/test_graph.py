@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,12 @@ def test_runner_answers_every_frame_and_shuts_down_cleanly(bag_and_model: tuple[
         published = [p.stamp_ns for p in runner.camera.published]
         received = runner.collector.received
         assert runner.camera.topic_name == "/g/image"
+        # the engine time the demo prints comes from the node's serving status, which shares
+        # /diagnostics with its per-input status: both must be kept
+        deadline = time.monotonic() + 5.0
+        while not {"inference_ms_p50", "image.received"} <= runner.collector.diagnostics.keys():
+            assert time.monotonic() < deadline, f"diagnostics keys: {sorted(runner.collector.diagnostics)}"
+            time.sleep(0.05)
     assert len(published) == 12
     assert sorted(r.stamp_ns for r in received) == published, "one DetectionArray per frame, stamps copied"
     assert {r.model_id for r in received} == {"tiny-detector"}

@@ -68,9 +68,11 @@ class DetectionCollector(Node):
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
+            # the node publishes its serving status and a per-input status ("<node>/inputs"); their
+            # keys differ, so both are kept
             if status.hardware_id == self._watch or status.name.endswith(f"/{self._watch}"):
                 with self._lock:
-                    self._diagnostics = {kv.key: kv.value for kv in status.values}
+                    self._diagnostics.update({kv.key: kv.value for kv in status.values})
 
     @property
     def received(self) -> list[ReceivedDetections]:
