@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy
 
-# Prefixes baked into the wheels (see /work/shared/ros2-pip.md, workaround 2).
+# Prefixes baked into the wheels (the wheels were built elsewhere: their CMake files name that machine's include folders).
 BUILD_HOST_PYTHON_INCLUDE = "/opt/python/cp311-cp311/include/python3.11"
 BUILD_HOST_NUMPY_INCLUDE = "/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include"
 
