@@ -318,7 +318,8 @@ def test_rollback_returns_to_the_previous_model(node_factory: Any, models: dict[
     node = node_factory("/t_swap_rollback", models["a"])
     refused = node.rollback()
     assert not refused.success and "no previous model" in refused.message
-    assert node.swap(models["b"]).success
+    swapped = node.swap(models["b"])
+    assert swapped.success, swapped.message
     assert node.serving_model() == "model-b"
     answer = node.rollback()
     assert answer.success, answer.message
