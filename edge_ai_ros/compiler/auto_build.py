@@ -130,7 +130,7 @@ def _measure(results: dict[str, BuildResult], rejected: dict[str, str], precisio
         return create_engine(serve, results[name].engine_path, EngineOptions(), precision=precision, reason="auto")
 
     measured = auto_select.measure(list(pairs), load, reference=next(iter(pairs)), precision=precision,
-                                   budget_s=BUDGET_S, check_outputs=False)
+                                   budget_s=BUDGET_S, max_runs=200, check_outputs=False)
     builder, serve = pairs[measured.backend]
     same = [label for label in measured.order if pairs[label][0] == builder]
     serving = auto_select.MeasuredChoice(

@@ -1,7 +1,8 @@
 """``edge-ai-ros bench``: PyTorch eager FP32 against every backend x precision available here.
 
 For each model (the demo detector and the ResNet-18-sized classifier): p50/p99 latency at
-batch 1, throughput at batch 8, artifact size, and accuracy against FP32 (the accuracy
+batch 1 (every configuration and PyTorch timed interleaved, round by round, so a load change
+on a shared CPU moves them alike and the ratios hold), throughput at batch 8, artifact size, and accuracy against FP32 (the accuracy
 gate's numbers from each engine's manifest). Engines are built through the compiler (so
 the cache and gate are exercised) and loaded through the engine registry, as the node does.
 """
@@ -63,20 +64,40 @@ def _stats(samples: Sequence[float]) -> tuple[float, float]:
     return summary.p50, summary.p99
 
 
-def torch_row(name: str, model: Any, size: int, iterations: int) -> Row:
+def interleaved(calls: dict[str, Callable[[], object]], iterations: int, warmup: int) -> dict[str, list[float]]:
+    """Time every call once per round, round after round: load on a shared CPU hits all alike."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples: dict[str, list[float]] = {label: [] for label in calls}
+    for _ in range(iterations):
+        for label, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[label].append(time.perf_counter() - start)
+    return samples
+
+
+def torch_row(name: str, model: Any, size: int, iterations: int) -> tuple[Row, Callable[[], object]]:
+    """PyTorch eager's row (batch-8 throughput filled in) and its batch-1 call, timed with the engines."""
     import torch
 
     one, eight = torch.rand(1, 3, size, size), torch.rand(8, 3, size, size)
+
+    def run_one() -> object:
+        with torch.inference_mode():
+            return model(one)
+
     with torch.inference_mode():
-        p50, p99 = _stats(time_calls(lambda: model(one), iterations, 3))
         fps = 8 / float(np.median(time_calls(lambda: model(eight), max(3, iterations // 4), 1)))
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return Row(model=name, runtime="pytorch eager", precision="fp32", p50_ms=p50, p99_ms=p99, batch8_fps=fps,
-               size_mb=params / 1e6, accuracy="reference", relative_error=0.0)
+    return Row(model=name, runtime="pytorch eager", precision="fp32", p50_ms=0.0, p99_ms=0.0, batch8_fps=fps,
+               size_mb=params / 1e6, accuracy="reference", relative_error=0.0), run_one
 
 
 def engine_row(name: str, onnx_path: Path, calib: Path, backend: str, precision: str, cache: Path,
-               iterations: int) -> Row:
+               iterations: int) -> tuple[Row, Any]:
+    """Build (or fetch) and load one configuration; its row with batch-8 throughput, and the engine."""
     from edge_ai_ros.compiler.build import BuildOptions, build_engine
     from edge_ai_ros.compiler.calibration_data import CalibrationConfig
     from edge_ai_ros.engines.registry import load_engine
@@ -87,40 +108,56 @@ def engine_row(name: str, onnx_path: Path, calib: Path, backend: str, precision:
     # the default path is served as the node serves it: backend auto (measured when compiled)
     engine = load_engine(result.engine_path, backend="auto" if backend == "auto" else result.manifest.backend)
     runtime = f"auto: {engine.info.backend}" if backend == "auto" else backend
-    try:
-        spec = result.manifest.inputs[0]
-        shape = [d if isinstance(d, int) else 1 for d in spec.shape]
-        one = {spec.name: np.random.default_rng(0).random(shape, dtype=np.float32)}
-        p50, p99 = _stats(time_calls(lambda: engine.infer(one), iterations, 5))
-        eight = {spec.name: np.random.default_rng(1).random([8, *shape[1:]], dtype=np.float32)}
-        fps = 8 / float(np.median(time_calls(lambda: engine.infer(eight), max(3, iterations // 4), 1)))
-    finally:
-        engine.close()
+    spec = result.manifest.inputs[0]
+    shape = [d if isinstance(d, int) else 1 for d in spec.shape]
+    eight = {spec.name: np.random.default_rng(1).random([8, *shape[1:]], dtype=np.float32)}
+    fps = 8 / float(np.median(time_calls(lambda: engine.infer(eight), max(3, iterations // 4), 1)))
     acc = result.manifest.accuracy or {}
     size = sum(p.stat().st_size for p in result.engine_path.parent.glob(f"{result.engine_path.stem}.*")
                if not p.name.endswith(".json"))
-    return Row(model=name, runtime=runtime, precision=precision, p50_ms=p50, p99_ms=p99, batch8_fps=fps,
+    return Row(model=name, runtime=runtime, precision=precision, p50_ms=0.0, p99_ms=0.0, batch8_fps=fps,
                size_mb=size / 1e6, accuracy=f"{acc.get('metric', '?')} {acc.get('candidate', float('nan')):.1f}",
-               relative_error=float(acc.get("relative_error", float("nan"))))
+               relative_error=float(acc.get("relative_error", float("nan"))),
+               default=(backend, precision) == DEFAULT_PATH), engine
+
+
+def _infer_call(engine: Any, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+    def call() -> object:
+        return engine.infer(feeds)
+
+    return call
 
 
 def bench_model(name: str, torch_model: Any, onnx_path: Path, calib: Path, size: int, cache: Path,
                 iterations: int) -> list[Row]:
+    """Every configuration's row; batch-1 latency of all of them (PyTorch included) timed interleaved."""
     from edge_ai_ros.compiler.backend_builders import choose_builder
     from edge_ai_ros.errors import EdgeAiError
 
-    rows = [torch_row(name, torch_model, size, iterations)]
-    for backend, precision in CONFIGS:
-        try:
-            choose_builder(backend, precision)
-        except EdgeAiError as err:
-            LOG.info("skipping %s %s: %s", backend, precision, err)
-            continue
-        LOG.info("benchmarking %s %s %s", name, backend, precision)
-        row = engine_row(name, onnx_path, calib, backend, precision, cache, iterations)
-        rows.append(Row(**{**asdict(row), "default": (backend, precision) == DEFAULT_PATH}))
-    base = rows[0].p50_ms
-    return [Row(**{**asdict(r), "speedup_vs_torch": base / r.p50_ms}) for r in rows]
+    base_row, torch_call = torch_row(name, torch_model, size, iterations)
+    rows, calls, engines = [base_row], {0: torch_call}, []
+    one = {"images": np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)}
+    try:
+        for backend, precision in CONFIGS:
+            try:
+                choose_builder(backend, precision)
+            except EdgeAiError as err:
+                LOG.info("skipping %s %s: %s", backend, precision, err)
+                continue
+            LOG.info("building and loading %s %s %s", name, backend, precision)
+            row, engine = engine_row(name, onnx_path, calib, backend, precision, cache, iterations)
+            engines.append(engine)
+            feeds = {engine.info.inputs[0].name: one["images"]}
+            calls[len(rows)] = _infer_call(engine, feeds)
+            rows.append(row)
+        LOG.info("timing %d configurations of %s interleaved, %d rounds", len(rows), name, iterations)
+        samples = interleaved({str(k): v for k, v in calls.items()}, iterations, warmup=5)
+    finally:
+        for engine in engines:
+            engine.close()
+    timed = [Row(**{**asdict(r), "p50_ms": _stats(samples[str(i)])[0], "p99_ms": _stats(samples[str(i)])[1]})
+             for i, r in enumerate(rows)]
+    return [Row(**{**asdict(r), "speedup_vs_torch": timed[0].p50_ms / r.p50_ms}) for r in timed]
 
 
 def summary(rows: Sequence[Row]) -> dict[str, Any]:
