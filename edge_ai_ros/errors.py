@@ -85,26 +85,10 @@ class StorageError(EdgeAiError):
 
 
 def one_line(err: BaseException) -> str:
-    """An error as one clean line: line breaks and blank lines folded, and of the ``(fix: ...)``
-    parts that wrapping errors repeat, only the outermost one kept (at the end)."""
-    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    """An error as one clean line: line breaks and blank lines folded, and only the outermost
+    ``(fix: ...)`` kept, at the end (``EdgeAiError`` already drops the advice of errors it quotes)."""
     fix = getattr(err, "fix", None)
-    if fix:
-        text = text.removesuffix(f" (fix: {' '.join(fix.split())})")
-    for inner in _fix_parts(text):
-        text = text.replace(inner, "")
-    return f"{text} (fix: {' '.join(fix.split())})" if fix else text
-
-
-def _fix_parts(text: str) -> list[str]:
-    """Every `` (fix: ...)`` in ``text``, parentheses inside it balanced."""
-    parts, start = [], text.find(" (fix: ")
-    while start >= 0:
-        depth, end = 0, start + 1
-        for end in range(start + 1, len(text)):
-            depth += {"(": 1, ")": -1}.get(text[end], 0)
-            if depth == 0:
-                break
-        parts.append(text[start : end + 1])
-        start = text.find(" (fix: ", end + 1)
-    return parts
+    text = " ".join(part.strip() for part in str(getattr(err, "message", err)).splitlines() if part.strip())
+    if not fix:
+        return text
+    return f"{_FIX_CLAUSE.sub('', text)} (fix: {' '.join(fix.split())})"
