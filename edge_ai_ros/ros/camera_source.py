@@ -30,12 +30,12 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Empty
 
+from edge_ai_ros.bags.source import COMPRESSED as COMPRESSED_TYPE
+from edge_ai_ros.bags.source import IMAGE as IMAGE_TYPE
 from edge_ai_ros.errors import BagError, ConfigError, EdgeAiError
 from edge_ai_ros.ros.qos import image_qos
 from edge_ai_ros.ros.source_params import SourceConfig, declare_source_parameters, read_source_config
 
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 _CDR_LE = b"\x00\x01"
 
 @dataclass(frozen=True, kw_only=True)
