@@ -24,10 +24,20 @@ class DiesOnce:
 
     def _frames(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         for n, frame in enumerate(frames):
-            if n == self.after and not os.path.exists(self.marker):
-                Path(self.marker).write_text(f"{os.getpid()} {frame.index}\n")
+            if n == self.after and self._claim(frame.index):
                 os._exit(3)  # no cleanup, no exception: the worker process is simply gone
             yield frame
+
+    def _claim(self, index: int) -> bool:
+        """True for exactly one task: the marker is created with O_EXCL, so two workers racing to the
+        same frame cannot both die (an exists-then-write check let two concurrent chunks die at once)."""
+        try:
+            fd = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{os.getpid()} {index}\n")
+        return True
 
     def __call__(self, frames: Iterable[Frame], *, msgtype: str, manifest: str, backend: str,
                  config: ReplayerConfig = DEFAULT_REPLAYER_CONFIG) -> ReplayOutcome:
