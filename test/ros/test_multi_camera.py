@@ -168,8 +168,7 @@ class Streamer:
 
 
 def _answered(harness: Harness, cam: str, base: int) -> int:
-    with harness._lock:
-        return sum(1 for m in harness.detections[f"{NS}/{cam}/detections"] if stamp_ns(m.header) > base)
+    return sum(1 for m in harness.received(f"{NS}/{cam}/detections") if stamp_ns(m.header) > base)
 
 
 def test_a_flooding_camera_and_a_silent_one_do_not_starve_the_others(serving: str, harness: Harness) -> None:
@@ -245,14 +244,12 @@ def test_a_hot_swap_while_three_cameras_stream_keeps_every_camera_answered(
         assert response.success, response.message
 
         def after_swap(cam: str) -> int:
-            with harness._lock:
-                return sum(1 for m in harness.detections[f"{NS}/{cam}/detections"]
-                           if stamp_ns(m.header) > base and m.model_id == "tiny-shifted")
+            return sum(1 for m in harness.received(f"{NS}/{cam}/detections")
+                       if stamp_ns(m.header) > base and m.model_id == "tiny-shifted")
 
         wait_for(lambda: all(after_swap(cam) >= 3 for cam in CAMS))
     for cam in CAMS:
-        with harness._lock:
-            ids = [m.model_id for m in harness.detections[f"{NS}/{cam}/detections"] if stamp_ns(m.header) > base]
+        ids = [m.model_id for m in harness.received(f"{NS}/{cam}/detections") if stamp_ns(m.header) > base]
         switch = ids.index("tiny-shifted")
         assert switch >= 3 and set(ids[:switch]) == {"tiny-detector"} and set(ids[switch:]) == {"tiny-shifted"}
 
