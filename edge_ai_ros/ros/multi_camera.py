@@ -70,7 +70,7 @@ class CameraRun:
         hooks: Hooks[Image | CompressedImage] = Hooks(convert=self._convert, publish=self._publish,
                                                       rejected=self._rejected, failed=self._failed)
         self._pipeline = BatchPipeline(self.batcher, parts.slot, hooks, max_age_s=policy.max_age_s,
-                                       clock=frame_timings.now)
+                                       clock=frame_timings.now, inline=len(policy.cameras) == 1)
         self._last: dict[str, dict[str, int]] = self.batcher.stats.snapshot()
 
     def topics(self) -> list[FrameTopic]:

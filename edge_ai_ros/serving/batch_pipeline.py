@@ -85,7 +85,9 @@ class Hooks(Generic[T]):
 
 class BatchPipeline(Generic[T]):
     def __init__(self, batcher: Batcher[T], slot: ModelSlot[Perception], hooks: Hooks[T], *,
-                 max_age_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_age_s: float, clock: Callable[[], float] = time.monotonic, inline: bool = False) -> None:
+        """``inline``: the three stages run one after the other on one thread (one camera: nothing to
+        overlap, and two thread hand-offs fewer per frame)."""
         self._batcher, self._slot, self._hooks = batcher, slot, hooks
         self._max_age_s, self._clock = max_age_s, clock
         self._stats = batcher.stats
@@ -93,9 +95,11 @@ class BatchPipeline(Generic[T]):
         self._ran: queue.Queue[_Ran[T]] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._canvas: tuple[Perception, BatchCanvas] | None = None
+        self._inline = inline
+        stages = (("prepare", self._prepare_loop),) if inline else (
+            ("prepare", self._prepare_loop), ("run", self._run_loop), ("publish", self._publish_loop))
         self._threads = [threading.Thread(target=self._guarded, args=(loop,), name=f"batch_{name}", daemon=True)
-                         for name, loop in (("prepare", self._prepare_loop), ("run", self._run_loop),
-                                            ("publish", self._publish_loop))]
+                         for name, loop in stages]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -109,6 +113,11 @@ class BatchPipeline(Generic[T]):
         for thread in self._threads:
             if thread.is_alive() and thread is not current:
                 thread.join(join_s)
+
+    @property
+    def threads(self) -> tuple[str, ...]:
+        """Names of the pipeline's threads (one when inline, else prepare, run, publish)."""
+        return tuple(t.name for t in self._threads)
 
     @property
     def alive(self) -> bool:
@@ -133,14 +142,20 @@ class BatchPipeline(Generic[T]):
         except EdgeAiError as err:
             self._fail(good, err)
             return
-        self._put(self._prepared, _Prepared(frames=good, images=images, tensor=tensor, transforms=transforms,
-                                            model=model, taken=taken, prepared=self._clock()))
+        prepared = _Prepared(frames=good, images=images, tensor=tensor, transforms=transforms, model=model,
+                             taken=taken, prepared=self._clock())
+        if self._inline:
+            self._run(prepared)
+        else:
+            self._put(self._prepared, prepared)
 
     def _run_loop(self) -> None:
         item = self._get(self._prepared)
-        if item is None:
-            return
-        item = self._fresh(item)
+        if item is not None:
+            self._run(item)
+
+    def _run(self, prepared: _Prepared[T]) -> None:
+        item = self._fresh(prepared)
         if item is None:
             return
         try:
@@ -158,13 +173,19 @@ class BatchPipeline(Generic[T]):
             return
         timings = StageTimings(preprocess_s=item.prepared - item.taken, inference_s=ran - started, postprocess_s=0.0)
         times = BatchTimes(taken=item.taken, prepared=item.prepared, ran=ran, size=len(item.frames))
-        self._put(self._ran, _Ran(frames=item.frames, outputs=outputs, transforms=transforms, model=model,
-                                  timings=timings, times=times))
+        ran_batch = _Ran(frames=item.frames, outputs=outputs, transforms=transforms, model=model, timings=timings,
+                         times=times)
+        if self._inline:
+            self._publish(ran_batch)
+        else:
+            self._put(self._ran, ran_batch)
 
     def _publish_loop(self) -> None:
         item = self._get(self._ran)
-        if item is None:
-            return
+        if item is not None:
+            self._publish(item)
+
+    def _publish(self, item: _Ran[T]) -> None:
         for frame, outputs, transform in zip(item.frames, item.outputs, item.transforms, strict=True):
             start = time.perf_counter()
             try:

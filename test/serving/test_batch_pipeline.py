@@ -76,15 +76,16 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_detector(tmp_path_factory.mktemp("batch_model"), dynamic_batch=True)
 
 
-def _pipeline(manifest: Path, sink: Sink, **policy: Any) -> tuple[BatchPipeline[Any], Batcher[Any],
-                                                                  ModelSlot[Perception]]:
+def _pipeline(manifest: Path, sink: Sink, cameras: tuple[str, ...] = CAMS,
+              **policy: Any) -> tuple[BatchPipeline[Any], Batcher[Any], ModelSlot[Perception]]:
     slot: ModelSlot[Perception] = ModelSlot()
     slot.replace(Perception(manifest, backend="onnxruntime"))
     perception = slot.peek()
     assert perception is not None
-    batch_policy = BatchPolicy(cameras=CAMS, **{"batch_timeout_s": 0.05, **policy})
+    batch_policy = BatchPolicy(cameras=cameras, **{"batch_timeout_s": 0.05, **policy})
     batcher: Batcher[Any] = Batcher(batch_policy, batch_size=batch_policy.batch_size(perception.batch_limit))
-    pipeline = BatchPipeline(batcher, slot, sink.hooks(), max_age_s=batch_policy.max_age_s)
+    pipeline = BatchPipeline(batcher, slot, sink.hooks(), max_age_s=batch_policy.max_age_s,
+                             inline=len(cameras) == 1)
     pipeline.start()
     return pipeline, batcher, slot
 
@@ -94,7 +95,7 @@ def test_a_dynamic_batch_model_runs_all_cameras_in_one_call_each_answer_matching
 ) -> None:
     sink = Sink()
     pipeline, batcher, slot = _pipeline(manifest, sink)
-    assert batcher.batch_size == 3
+    assert batcher.batch_size == 3 and pipeline.threads == ("batch_prepare", "batch_run", "batch_publish")
     sizes = {"front": (640, 480), "left": (320, 240), "right": (1280, 720)}
     images = {cam: _image(i, *sizes[cam]) for i, cam in enumerate(CAMS)}
     try:
@@ -177,4 +178,19 @@ def test_a_fixed_batch_model_serves_every_camera_one_frame_per_call(tmp_path: Pa
     finally:
         pipeline.stop()
     assert {a[0].camera for a in sink.answers} == set(CAMS)
+    slot.release()
+
+
+def test_one_camera_runs_its_stages_on_one_thread_and_answers_every_frame_in_order(manifest: Path) -> None:
+    sink = Sink()
+    pipeline, batcher, slot = _pipeline(manifest, sink, cameras=("front",))
+    assert pipeline.threads == ("batch_prepare",)
+    try:
+        for k in range(5):
+            batcher.put("front", ("front", _image(k, 64, 48)))
+            _wait(lambda k=k: len(sink.answers) == k + 1)
+    finally:
+        pipeline.stop()
+    assert [a[0].item[1].tobytes() for a in sink.answers] == [_image(k, 64, 48).tobytes() for k in range(5)]
+    assert not pipeline.alive
     slot.release()
