@@ -266,3 +266,22 @@ def test_bad_camera_parameters_fail_configure_with_the_parameter_named(
         assert stop_node(proc) == 0
     text = log.read_text()
     assert "camera_priorities: has 2 values for 3 cameras" in text and "fix: give one priority per camera" in text
+
+
+def test_deactivate_and_activate_again_serves_every_camera(manifest: Path, harness: Harness, tmp_path: Path) -> None:
+    from lifecycle_msgs.msg import Transition
+
+    ns, node = "/t_multi_life", "/t_multi_life/inference_node"
+    proc = _start(tmp_path, "life", manifest, namespace=ns, cameras=["a", "b"])
+    try:
+        for cam in ("a", "b"):
+            harness.listen_detections(f"{ns}/{cam}/detections")
+        for round_ in range(2):
+            for cam in ("a", "b"):
+                msg = image_msg(encode_raw(_scene(round_, 64, 48), "rgb8"), header(1_700_000_500_000_000_000 + round_))
+                harness.send_until_answered(f"{ns}/{cam}/image_raw", msg, f"{ns}/{cam}/detections")
+            if round_ == 0:
+                assert harness.change_state(node, Transition.TRANSITION_DEACTIVATE)
+                assert harness.change_state(node, Transition.TRANSITION_ACTIVATE)
+    finally:
+        assert stop_node(proc) == 0
