@@ -154,7 +154,8 @@ class Streamer:
             for cam, rate in self._rates.items():
                 if now >= next_at[cam]:
                     self.sent[cam] += 1
-                    self._pubs[cam].publish(image_msg(self._raw, header(self._base + self.sent[cam], cam)))
+                    stamp = self._base + self.sent[cam] * int(1e9 / rate)  # a camera's own period
+                    self._pubs[cam].publish(image_msg(self._raw, header(stamp, cam)))
                     next_at[cam] += 1.0 / rate
             time.sleep(0.002)
 
@@ -212,7 +213,7 @@ def test_a_bad_frame_is_counted_on_its_camera_and_the_others_keep_being_answered
     pub = harness.publisher(_topic("left", msg), compressed=isinstance(msg, CompressedImage))
     wait_for(lambda: pub.get_subscription_count() > 0)
     before = _camera_status(harness)
-    base = 1_700_000_300_000_000_000 + 1_000 * list(_bad_inputs()).index(case)
+    base = 1_700_000_300_000_000_000 + 100_000_000_000 * list(_bad_inputs()).index(case)
 
     def counted() -> dict[str, str] | None:
         status = harness.latest_diagnostics(f"{NODE}/cameras")
