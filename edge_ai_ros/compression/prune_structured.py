@@ -35,6 +35,12 @@ class StructuredResult:
     ignored: tuple[str, ...]
 
     @property
+    def left_whole(self) -> tuple[str, ...]:
+        """Prunable convs that kept every channel (coupled to an ignored layer, or round_to too coarse)."""
+        return tuple(n for n, c in self.channels_after.items()
+                     if n not in self.ignored and c == self.channels_before[n] and c > self.round_to)
+
+    @property
     def kept_fraction(self) -> float:
         before = sum(self.channels_before.values())
         return sum(self.channels_after.values()) / before if before else 1.0

@@ -56,8 +56,9 @@ def prune_structured_step(model: nn.Module, example: torch.Tensor, data: Iterabl
 
 
 def structured_note(result: StructuredResult, finetune_steps: int) -> str:
+    whole = f"; left whole: {list(result.left_whole)}" if result.left_whole else ""
     return (f"{100 * (1 - result.kept_fraction):.0f}% of conv channels removed (round to {result.round_to}), "
-            f"{finetune_steps} fine-tune steps")
+            f"{finetune_steps} fine-tune steps{whole}")
 
 
 def distill_step(model: nn.Module, teacher: nn.Module, data: Iterable[object], task: TaskAdapter, *, steps: int,
