@@ -59,6 +59,11 @@ class ScoreAgreement:
 
     @classmethod
     def between(cls, out: np.ndarray, expected: np.ndarray) -> ScoreAgreement:
+        """Compare two YOLO-layout detector outputs [N, A, 5 + C] on their objectness and class scores."""
+        return cls.between_scores(np.asarray(out)[..., 4:], np.asarray(expected)[..., 4:])
+
+    @classmethod
+    def between_scores(cls, out: np.ndarray, expected: np.ndarray) -> ScoreAgreement:
         """Compare two arrays of scores in [0, 1] (a task adapter's ``scores`` of each output)."""
         diff = np.abs(np.asarray(out, np.float64) - np.asarray(expected, np.float64))
         return cls(max_abs=float(diff.max()), p99=float(np.percentile(diff, 99)),
@@ -138,7 +143,7 @@ def export_qdq(model: nn.Module, path: Path, task: TaskAdapter, options: ExportO
         finalize_qdq(tmp)
         onnx.checker.check_model(str(tmp), full_check=True)
         out = _ort_output(tmp, options.check_input.numpy(), task.input_name)
-        agreement = ScoreAgreement.between(task.scores(out), task.scores(expected))
+        agreement = ScoreAgreement.between_scores(task.scores(out), task.scores(expected))
         if not agreement.passed:
             raise CompileError(f"QDQ model scores differ from the fake-quantized torch model: {agreement.summary()}",
                                fix=_mismatch_fix(fmt))
@@ -167,7 +172,7 @@ def _mismatch_fix(fmt: Int8Format) -> str:
     features = host_features()
     if required_capabilities(fmt, features) and not features.int8_dot:
         return ("this CPU has no VNNI/AMX, where ONNX Runtime's u8 x s8 kernels saturate with full-range "
-                "weights: use 7-bit weights (the recipe's qat step weight_qmax: 64, or QatConfig(weight_qmax=64))")
+                "weights: use 7-bit weights, weight_qmax 64 (in a recipe's qat step, or QatConfig)")
     return "check qat.activation against the runtime"
 
 
