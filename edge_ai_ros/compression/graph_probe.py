@@ -116,7 +116,7 @@ def _tensors(value: object) -> list[torch.Tensor]:
 def _walk_back(outputs: list[torch.Tensor], made_by: dict[int, str]) -> set[str]:
     found: set[str] = set()
     seen: set[int] = set()
-    stack = [t.grad_fn for t in outputs if t.grad_fn is not None]
+    stack: list[Any] = [t.grad_fn for t in outputs if t.grad_fn is not None]
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen:
@@ -125,7 +125,7 @@ def _walk_back(outputs: list[torch.Tensor], made_by: dict[int, str]) -> set[str]
         if id(node) in made_by:
             found.add(made_by[id(node)])
             continue
-        stack.extend(next_node for next_node, _ in node.next_functions)
+        stack.extend(next_node for next_node, _ in node.next_functions if next_node is not None)
     return found
 
 

@@ -91,10 +91,12 @@ def build_task(section: TaskSection) -> TaskAdapter:
         if not callable(loss_fn):
             raise ConfigError("task.loss", f"{loss_spec} returned {type(loss_fn).__name__}, not a loss function",
                               fix="make the factory return loss_fn(outputs, targets)")
-        return _construct(DetectionTask, options, loss_fn=loss_fn)
+        detection: TaskAdapter = _construct(DetectionTask, options, loss_fn=loss_fn)
+        return detection
     if section.kind == "classification":
-        return _construct(ClassificationTask, options)
-    adapter = _construct(resolve(section.kind, "task"), options)
+        classification: TaskAdapter = _construct(ClassificationTask, options)
+        return classification
+    adapter: TaskAdapter = _construct(resolve(section.kind, "task"), options)
     if not isinstance(adapter, TaskAdapter):
         raise ConfigError("task", f"{section.kind} does not make a task adapter",
                           fix="give it the members of compression.task.TaskAdapter")

@@ -16,8 +16,10 @@ import copy
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -73,7 +75,7 @@ class _Run:
         self.export_options = ExportOptions(check_input=check_inputs[:1].float(), model_id=recipe.name, opset=e.opset,
                                             dynamic_batch=e.dynamic_batch, atol=e.atol)
 
-    def train_data(self, key: str) -> object:
+    def train_data(self, key: str) -> Iterable[object]:
         return self.objects.train_data(self.recipe.seed + SEED_OFFSETS[key])
 
     def train_baseline(self) -> None:
@@ -143,25 +145,25 @@ class _Run:
 
     def _apply(self, step: StepBase, model: nn.Module) -> str:
         r, task, seed = self.recipe, self.objects.task, self.recipe.seed + SEED_OFFSETS.get(step.kind, 0)
-        common = {"seed": seed, "progress": self.progress}
+        common: dict[str, Any] = {"seed": seed, "progress": self.progress}
         if isinstance(step, PruneUnstructuredStep):
             return api.prune_unstructured_step(model, self.train_data(step.kind), task, sparsity=step.sparsity,
                                                stages=step.stages, finetune_steps=step.finetune_steps, lr=step.lr,
-                                               layers=step.layers, **common)  # type: ignore[arg-type]
+                                               layers=step.layers, **common)
         if isinstance(step, PruneStructuredStep):
             result = api.prune_structured_step(model, self.example, self.train_data(step.kind), task, ratio=step.ratio,
                                                round_to=step.round_to, ignore=step.ignore,
-                                               finetune_steps=step.finetune_steps, lr=step.lr, **common)  # type: ignore[arg-type]
+                                               finetune_steps=step.finetune_steps, lr=step.lr, **common)
             return api.structured_note(result, step.finetune_steps)
         if isinstance(step, DistillStep):
             return api.distill_step(model, self.resolve_teacher(), self.train_data(step.kind), task, steps=step.steps,
                                     lr=step.lr, temperature=step.temperature, weight=step.weight,
-                                    feature_layers=step.feature_layers, **common)  # type: ignore[arg-type]
+                                    feature_layers=step.feature_layers, **common)
         if isinstance(step, QatStep):
             return api.qat_step(model, self.example, self.train_data(step.kind), task, steps=step.steps, lr=step.lr,
                                 calibration_data=self.train_data("qat_calibration"),
                                 calibration_batches=step.calibration_batches, target=r.export.target,
-                                weight_qmax=step.weight_qmax, **common)  # type: ignore[arg-type]
+                                weight_qmax=step.weight_qmax, **common)
         raise ConfigError("steps.kind", f"unknown step {step.kind!r}", fix="see recipe.STEP_KINDS")
 
     def resolve_teacher(self) -> nn.Module:
