@@ -98,3 +98,10 @@ def test_distill_teacher_must_exist_before_the_step(tmp_path: Path) -> None:
     data.update(teacher={"variant": "later"}, steps=[{"kind": "distill"}, {"kind": "qat", "name": "later"}])
     with pytest.raises(ConfigError, match="teacher.variant"):
         recipe_from_dict(data, base_dir=Path("."))
+
+
+def test_shipped_classifier_recipe_checks_against_its_factories() -> None:
+    recipe = load_recipe(REPO / "config" / "compress_classifier.yaml")
+    objects = check_recipe(recipe, REPO / "config")
+    assert type(objects.model).__name__ == "SmallResNet" and objects.task.metric_name == "top-1"
+    assert [s.kind for s in recipe.steps] == ["prune_structured", "distill", "qat", "ptq"]
