@@ -77,3 +77,20 @@ def toy_batches(*, seed: int = 0, batches: int = 6, batch_size: int = 8, size: i
             images[i, :, row * half : (row + 1) * half, col * half : (col + 1) * half] += 0.5
         out.append((images, labels))
     return out
+
+
+class InterruptedBatches:
+    """Training data whose user presses Ctrl-C at the third batch (every pass)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.batches = toy_batches(seed=seed)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for index, batch in enumerate(self.batches):
+            if index == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def interrupted_batches(*, seed: int = 0) -> InterruptedBatches:
+    return InterruptedBatches(seed)

@@ -126,3 +126,14 @@ def test_a_recipe_runs_a_user_module_end_to_end(tmp_path: Path) -> None:
     assert rows["int8"]["precision"] == "int8" and rows["int8"]["latency_ms"]["onnxruntime"] > 0
     manifest = json.loads((report.parent / "int8" / "model.onnx.manifest.json").read_text(encoding="utf-8"))
     assert manifest["task"] == "classification" and manifest["host"]["int8_format"]["weight_qmax"] == 64
+
+
+def test_ctrl_c_in_training_leaves_the_previous_results(tmp_path: Path) -> None:
+    previous = tmp_path / "out" / "report.md"
+    previous.parent.mkdir()
+    previous.write_text("previous run\n", encoding="utf-8")
+    path = _write(tmp_path, data={"train": f"{USER}:interrupted_batches", "eval": f"{USER}:toy_batches"})
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(load_recipe(path), base_dir=tmp_path, progress=False)
+    assert previous.read_text(encoding="utf-8") == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "recipe.yaml"]  # no staging folder left
