@@ -17,6 +17,7 @@ from torch import nn
 
 from edge_ai_ros.compression.manifest_parts import onnx_manifest, preprocess_for
 from edge_ai_ros.compression.task import Batch, Outputs, PredictFn
+from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.manifest import DecoderSpec, ModelManifest
 
 
@@ -33,6 +34,14 @@ class ClassificationTask:
         self.preprocess_options = dict(preprocess or {"letterbox": False})
         self.label_smoothing = label_smoothing
         self.input_name, self.output_name = input_name, output_name
+        preprocess_for((1, 3, 32, 32), self.preprocess_options)  # a bad spec fails here, not after training
+
+    def check_output(self, shape: Sequence[int]) -> None:
+        """The model's output must be [N, C], with C = len(labels) when labels are given."""
+        if len(shape) != 2 or (self.labels and shape[-1] != len(self.labels)):
+            raise ConfigError("task.labels", f"the model outputs {list(shape)}, a classifier with "
+                              f"{len(self.labels) or 'C'} labels gives [N, {len(self.labels) or 'C'}]",
+                              fix="list one label per class, and flatten the logits to [N, C]")
 
     def train_outputs(self, model: nn.Module, inputs: torch.Tensor) -> Outputs:
         out: Outputs = model(inputs)

@@ -21,6 +21,7 @@ from edge_ai_ros.compression.distill import DistillConfig, logit_distill_loss
 from edge_ai_ros.compression.manifest_parts import onnx_manifest, preprocess_for
 from edge_ai_ros.compression.task import Batch, Outputs, PredictFn
 from edge_ai_ros.decoders.yolo import YoloDecoder
+from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.manifest import DecoderSpec, ModelManifest
 from edge_ai_ros.metrics.map import GroundTruth, Prediction, mean_average_precision
 from edge_ai_ros.preprocess import LetterboxTransform
@@ -38,8 +39,16 @@ class DetectionTask:
         self.preprocess_options = dict(preprocess or {})
         self.score_threshold, self.iou_threshold = score_threshold, iou_threshold
         self.input_name, self.output_name = input_name, output_name
+        preprocess_for((1, 3, 32, 32), self.preprocess_options)  # a bad spec fails here, not after training
         self._decoder = YoloDecoder(DecoderSpec(kind="yolo", score_threshold=0.001, iou_threshold=iou_threshold,
                                                 max_detections=100), self.labels)
+
+    def check_output(self, shape: Sequence[int]) -> None:
+        """The model's output must be [N, A, 5 + len(labels)] (optional adapter hook, run by the check)."""
+        if len(shape) != 3 or shape[-1] != 5 + len(self.labels):
+            raise ConfigError("task.labels", f"the model outputs {list(shape)}, the yolo layout with "
+                              f"{len(self.labels)} labels is [N, A, {5 + len(self.labels)}]",
+                              fix="list one label per class the model predicts")
 
     def train_outputs(self, model: nn.Module, inputs: torch.Tensor) -> Outputs:
         out: Outputs = getattr(model, self.train_forward)(inputs)

@@ -9,6 +9,7 @@ from typing import Any
 from edge_ai_ros.artifact_files import describe_files
 from edge_ai_ros.atomic_io import file_sha256
 from edge_ai_ros.engines.base import TensorSpec
+from edge_ai_ros.errors import ConfigError, ManifestError
 from edge_ai_ros.manifest import ArtifactSpec, DecoderSpec, ModelManifest, PreprocessSpec
 
 
@@ -18,7 +19,11 @@ def preprocess_for(input_shape: Sequence[int], options: Mapping[str, Any]) -> Pr
     for key in ("mean", "std"):
         if key in values:
             values[key] = tuple(float(v) for v in values[key])
-    return PreprocessSpec(width=int(input_shape[-1]), height=int(input_shape[-2]), **values)
+    try:
+        return PreprocessSpec(width=int(input_shape[-1]), height=int(input_shape[-2]), **values)
+    except (TypeError, ValueError, ManifestError) as err:
+        raise ConfigError("task.preprocess", f"{dict(options)} is not a preprocessing spec: {err}",
+                          fix="use PreprocessSpec fields: letterbox, pad_value, mean, std, scale, resample, ...") from err
 
 
 def onnx_manifest(onnx_path: Path, *, model_id: str, task: str, labels: Sequence[str], decoder: DecoderSpec,

@@ -129,7 +129,10 @@ def build_objects(recipe: Recipe, base_dir: Path) -> RecipeObjects:
 def check_recipe(recipe: Recipe, base_dir: Path) -> RecipeObjects:
     """Build everything the recipe names and run every check that needs no training."""
     objects = build_objects(recipe, base_dir)
-    _check_forward(objects.model, objects.example, "input_shape", "model")
+    output = _check_forward(objects.model, objects.example, "input_shape", "model")
+    check_output = getattr(objects.task, "check_output", None)  # optional adapter hook
+    if callable(check_output):
+        check_output(tuple(output.shape))
     if objects.teacher is not None:
         _check_forward(objects.teacher, objects.example, "teacher", "teacher")
     _check_data(recipe, objects)
@@ -137,10 +140,12 @@ def check_recipe(recipe: Recipe, base_dir: Path) -> RecipeObjects:
     return objects
 
 
-def _check_forward(model: nn.Module, example: torch.Tensor, field_name: str, what: str) -> None:
+def _check_forward(model: nn.Module, example: torch.Tensor, field_name: str, what: str) -> torch.Tensor:
+    """The model's (first) output on ``example``; a failure names ``field_name``."""
     try:
         with torch.no_grad():
-            model.eval()(example)
+            out = model.eval()(example)
+        return out if isinstance(out, torch.Tensor) else out[0]
     except (RuntimeError, ValueError, TypeError, IndexError) as err:
         raise ConfigError(field_name, f"the {what} does not run on input {list(example.shape)}: {err}",
                           fix="set input_shape to what the model takes") from err

@@ -97,9 +97,15 @@ def test_data_and_task_mismatches_are_named(tmp_path: Path) -> None:
                                           r"input_shape is \[1, 3, 48, 48\]"):
         _check(_write(tmp_path, input_shape=[1, 3, 48, 48]))
     with pytest.raises(ConfigError, match=r"task: the loss fails on a batch of data.train"):
+        _check(_write(tmp_path, task=f"{USER}:RegressionTask"))
+    with pytest.raises(ConfigError, match=r"task.labels: the model outputs \[1, 4\], the yolo layout with 1 labels"):
         _check(_write(tmp_path, task={"kind": "detection", "loss": f"{USER}:build_slicing", "labels": ["a"]}))
     with pytest.raises(ConfigError, match=r"task.loss: detection needs the model's loss"):
         _check(_write(tmp_path, task="detection"))
+    with pytest.raises(ConfigError, match=r"task.labels: the model outputs \[1, 4\], a classifier with 3 labels"):
+        _check(_write(tmp_path, task={"kind": "classification", "labels": ["a", "b", "c"]}))
+    with pytest.raises(ConfigError, match=r"task.preprocess: .* is not a preprocessing spec"):
+        _check(_write(tmp_path, task={"kind": "classification", "preprocess": {"letterbx": False}}))
 
 
 def test_qat_weight_range_defaults_to_seven_bits_and_full_range_is_checked_against_the_cpu(tmp_path: Path) -> None:
