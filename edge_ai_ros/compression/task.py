@@ -6,6 +6,8 @@ models' outputs, the accuracy metric scored on exported models, the scores that 
 export check compares, and the manifest that describes an exported model to the serving node.
 Two adapters ship (``detection_task.DetectionTask``, ``classification_task.ClassificationTask``);
 for any other task write a class with these members (structural typing: no base class needed).
+An adapter may also define ``check_output(shape)``: the recipe check calls it with the shape of
+the model's output and it raises ConfigError if the output does not fit the task.
 """
 
 from __future__ import annotations
