@@ -5,12 +5,13 @@ distillation, QAT, export checked against torch, INT8 through the compiler."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from compress_user_objects import build_toy, toy_batches
+from compress_user_objects import build_toy, one_torch_thread, toy_batches
 from torch import nn
 
 from edge_ai_ros.compression import steps as api
@@ -44,6 +45,12 @@ class Concat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.c(self.act(torch.cat([self.a(x), self.b(x)], 1)))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
 
 
 def _convs(groups: int) -> nn.Sequential:

@@ -4,12 +4,13 @@ recipe field, raised by the check before any training (and `run_recipe` writes n
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from compress_user_objects import build_toy
+from compress_user_objects import build_toy, one_torch_thread
 
 from edge_ai_ros.compression.recipe import load_recipe
 from edge_ai_ros.compression.recipe_check import check_recipe
@@ -20,6 +21,12 @@ from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.host import host_features
 
 USER = "compress_user_objects"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
 
 
 def _write(tmp_path: Path, model: dict[str, object] | None = None, steps: list[dict[str, object]] | None = None,
