@@ -1,7 +1,8 @@
 """``edge-ai-ros compress recipe.yaml``: prune, distil and quantize a model from a recipe.
 
-The recipe is read and checked (and, with the model built, its layer names and input size)
-before any training; a bad recipe exits 2 with the field and the fix. Ctrl-C stops the run
+The recipe is read and checked before any training (its factories imported and called, the
+weights loaded, the input run, layer names and structured pruning checked); a bad recipe
+exits 2 with the field and the fix. Ctrl-C stops the run
 and leaves the previous output folder as it was.
 """
 
@@ -23,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from edge_ai_ros.compression.recipe import load_recipe
-    from edge_ai_ros.compression.runner import build_detector, run_recipe, validate_against_model
+    from edge_ai_ros.compression.recipe_check import check_recipe
+    from edge_ai_ros.compression.runner import run_recipe
     from edge_ai_ros.errors import EdgeAiError
 
     try:
@@ -32,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
             recipe = replace(recipe, output_dir=args.output_dir.resolve())
         base_dir = args.recipe.resolve().parent
         if args.check:
-            model = build_detector(recipe.model.width, recipe.model.weights, base_dir)
-            validate_against_model(recipe, model, model)
+            check_recipe(recipe, base_dir)
             print(f"recipe {args.recipe} is valid: {len(recipe.steps)} steps -> {recipe.output_dir}")
             return 0
         report = run_recipe(recipe, base_dir=base_dir, progress=not args.quiet)

@@ -1,4 +1,4 @@
-"""Knowledge distillation for the YOLO-style detector: a trained teacher guides a student.
+"""Knowledge distillation: a trained teacher guides a student (sigmoid heads by default).
 
 Logit distillation (Hinton et al., 2015) adapted to sigmoid heads: the objectness and every
 class score are binary distributions, so the student matches the teacher's
@@ -10,8 +10,9 @@ Optional feature distillation uses attention transfer (Zagoruyko & Komodakis, 20
 channel-mean of squared activations, L2-normalised per image. It needs no adapter layer,
 so a pruned student with fewer channels can still match an unpruned teacher.
 
-The returned ``distill_fn(student_raw, teacher_raw) -> loss`` is the hook that
-``edge_ai_ros.demo.train.train_detector`` adds to its supervised loss.
+The returned ``distill_fn(student_raw, teacher_raw) -> loss`` is the hook that the training
+loop (``train_loop.train``) adds to its supervised loss. Other tasks pass their own logit loss
+(a task adapter's ``distill_loss``, e.g. softmax KD for classifiers).
 """
 
 from __future__ import annotations
@@ -112,16 +113,25 @@ class FeatureTaps:
         self._handles.clear()
 
 
+LogitLoss = Callable[[RawOutput, RawOutput, float], torch.Tensor]  # (student, teacher, temperature) -> loss
+
+
 @contextmanager
-def distillation(student: nn.Module, teacher: nn.Module, config: DistillConfig) -> Iterator[DistillFn]:
-    """Yield the distill hook for one training run; removes feature hooks afterwards."""
+def distillation(student: nn.Module, teacher: nn.Module, config: DistillConfig,
+                 logit_loss: LogitLoss | None = None) -> Iterator[DistillFn]:
+    """Yield the distill hook for one training run; removes feature hooks afterwards.
+
+    ``logit_loss`` (default: the detector's sigmoid KD above) is weighted by ``config.weight``."""
     teacher.eval()
     for param in teacher.parameters():
         param.requires_grad_(False)
     taps = FeatureTaps(student, teacher, config.feature_layers) if config.feature_layers else None
 
     def distill_fn(student_raw: RawOutput, teacher_raw: RawOutput) -> torch.Tensor:
-        loss = logit_distill_loss(student_raw, teacher_raw, config)
+        if logit_loss is None:
+            loss = logit_distill_loss(student_raw, teacher_raw, config)
+        else:
+            loss = config.weight * logit_loss(student_raw, teacher_raw, config.temperature)
         if taps is not None:
             loss = loss + config.feature_weight * taps.loss()
         return loss

@@ -1,11 +1,12 @@
-"""Export a variant to ONNX with its manifest, through the demo exporter where it applies.
+"""Export a variant of any model to ONNX with its manifest (described by the task adapter).
 
-FP32 variants go through ``edge_ai_ros.demo.export.export_onnx`` (opset, dynamic batch,
-onnx.checker, ONNX Runtime compared with PyTorch at 1e-3). QAT variants need a looser
+FP32 variants: opset, dynamic batch, onnx.checker, ONNX Runtime compared with PyTorch on a
+real input at ``atol`` (default 1e-3). QAT variants need a looser
 comparison (torch and the runtime sum convolutions in different orders, and a value on a
 rounding tie lands one INT8 step apart, which later layers amplify), so they are exported
 here with the same names and axes, finalised to int8/int32 initializers (``qdq_onnx``),
-checked, and compared on the sigmoided scores.
+checked, and compared on the task's scores (``TaskAdapter.scores``: a detector's sigmoided
+scores, a classifier's softmax).
 
 The comparison runs ONNX Runtime's fused INT8 kernels on this host, so it is only meaningful
 for a format this host runs exactly (``edge_ai_ros.int8_format``): full-range s8 weights on
@@ -25,7 +26,9 @@ host gets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +38,9 @@ from torch import nn
 from edge_ai_ros.atomic_io import atomic_output_path
 from edge_ai_ros.compression.qat import FakeQuantConv2d, freeze_qat
 from edge_ai_ros.compression.qdq_onnx import count_qdq_nodes, finalize_qdq
+from edge_ai_ros.compression.task import TaskAdapter
 from edge_ai_ros.errors import CompileError
-from edge_ai_ros.host import host_features, host_record
+from edge_ai_ros.host import describe_host, host_features, host_record
 from edge_ai_ros.int8_format import Int8Format, required_capabilities
 from edge_ai_ros.manifest import manifest_path_for, save_manifest
 
@@ -55,7 +59,13 @@ class ScoreAgreement:
 
     @classmethod
     def between(cls, out: np.ndarray, expected: np.ndarray) -> ScoreAgreement:
-        diff = np.abs(np.asarray(out, np.float64)[..., 4:] - np.asarray(expected, np.float64)[..., 4:])
+        """Compare two YOLO-layout detector outputs [N, A, 5 + C] on their objectness and class scores."""
+        return cls.between_scores(np.asarray(out)[..., 4:], np.asarray(expected)[..., 4:])
+
+    @classmethod
+    def between_scores(cls, out: np.ndarray, expected: np.ndarray) -> ScoreAgreement:
+        """Compare two arrays of scores in [0, 1] (a task adapter's ``scores`` of each output)."""
+        diff = np.abs(np.asarray(out, np.float64) - np.asarray(expected, np.float64))
         return cls(max_abs=float(diff.max()), p99=float(np.percentile(diff, 99)),
                    moved_fraction=float(np.mean(diff > SCORE_MOVED_BY)))
 
@@ -72,46 +82,77 @@ class ScoreAgreement:
 class ExportedVariant:
     onnx_path: Path
     manifest_path: Path
-    max_abs_diff: float  # ONNX Runtime vs PyTorch on the check frame (scores only for QDQ)
+    max_abs_diff: float  # ONNX Runtime vs PyTorch on the check input (scores only for QDQ)
     qdq_nodes: int
     agreement: ScoreAgreement | None = None  # QDQ only
 
 
-def export_fp32(model: nn.Module, path: Path, *, opset: int, dynamic_batch: bool,
-                build: dict[str, object]) -> ExportedVariant:
-    from edge_ai_ros.demo.export import export_onnx, write_manifest
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """How a variant is exported and checked. ``check_input`` is a real input batch (not noise)."""
 
-    report = export_onnx(model, path, opset=opset, dynamic_batch=dynamic_batch)
-    manifest = write_manifest(path, build=build)
-    return ExportedVariant(onnx_path=path, manifest_path=manifest, max_abs_diff=report.max_abs_diff, qdq_nodes=0)
+    check_input: torch.Tensor
+    model_id: str = "model"
+    opset: int = 17
+    dynamic_batch: bool = True
+    atol: float = 1e-3  # FP32: ONNX Runtime vs PyTorch, largest absolute difference
+    build: Mapping[str, object] = field(default_factory=dict)
 
 
-def export_qdq(model: nn.Module, path: Path, *, opset: int, dynamic_batch: bool,
-               build: dict[str, object]) -> ExportedVariant:
-    """Freeze the QAT model's scales and export it as a QDQ ONNX model (INT8 manifest)."""
+def _torch_export(model: nn.Module, tmp: Path, task: TaskAdapter, options: ExportOptions) -> np.ndarray:
+    """Export to ``tmp`` with the TorchScript exporter; returns torch's output on the check input."""
+    with torch.no_grad():
+        out = model(options.check_input)
+    expected = (out if isinstance(out, torch.Tensor) else out[0]).numpy()
+    names = (task.input_name, task.output_name)
+    axes = {names[0]: {0: "batch"}, names[1]: {0: "batch"}} if options.dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's own notice
+        torch.onnx.export(model, (options.check_input,), str(tmp), input_names=[names[0]], output_names=[names[1]],
+                          dynamic_axes=axes, opset_version=options.opset, dynamo=False)
+    return np.asarray(expected)
+
+
+def export_fp32(model: nn.Module, path: Path, task: TaskAdapter, options: ExportOptions) -> ExportedVariant:
+    """Export ``model`` to ONNX, check it (onnx.checker, ONNX Runtime vs torch) and write its manifest."""
     import onnx
 
-    from edge_ai_ros.demo.export import INPUT_NAME, OUTPUT_NAME, check_frame, detector_manifest
+    model.eval()
+    with atomic_output_path(path) as tmp:
+        expected = _torch_export(model, tmp, task, options)
+        onnx.checker.check_model(str(tmp), full_check=True)
+        diff = float(np.max(np.abs(_ort_output(tmp, options.check_input.numpy(), task.input_name) - expected)))
+        if not diff <= options.atol:
+            raise CompileError(f"ONNX Runtime output differs from torch by {diff:.3g} (allowed {options.atol})",
+                               fix="check the model for ops that export differently; try another export.opset")
+    manifest = task.manifest(path, model_id=options.model_id, input_shape=tuple(options.check_input.shape),
+                             output_shape=expected.shape, build=options.build)
+    manifest_path = save_manifest(manifest, manifest_path_for(path))
+    return ExportedVariant(onnx_path=path, manifest_path=manifest_path, max_abs_diff=diff, qdq_nodes=0)
+
+
+def export_qdq(model: nn.Module, path: Path, task: TaskAdapter, options: ExportOptions) -> ExportedVariant:
+    """Freeze the QAT model's scales and export it as a QDQ ONNX model (INT8 manifest with host facts)."""
+    import onnx
 
     freeze_qat(model)
     model.eval()
-    tensor = check_frame()
-    with torch.no_grad():
-        expected = model(torch.from_numpy(tensor)).numpy()
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    fmt = qat_int8_format(model)
     with atomic_output_path(path) as tmp:
-        torch.onnx.export(model, (torch.from_numpy(tensor),), str(tmp), input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes=axes, opset_version=opset, dynamo=False)
+        expected = _torch_export(model, tmp, task, options)
         finalize_qdq(tmp)
         onnx.checker.check_model(str(tmp), full_check=True)
-        agreement = ScoreAgreement.between(_ort_output(tmp, tensor, INPUT_NAME), expected)
-        fmt = qat_int8_format(model)
+        out = _ort_output(tmp, options.check_input.numpy(), task.input_name)
+        agreement = ScoreAgreement.between_scores(task.scores(out), task.scores(expected))
         if not agreement.passed:
             raise CompileError(f"QDQ model scores differ from the fake-quantized torch model: {agreement.summary()}",
                                fix=_mismatch_fix(fmt))
         nodes = count_qdq_nodes(tmp)
-    host = host_record(required_capabilities(fmt)) | {"int8_format": fmt.facts(), "checked_with": "onnxruntime"}
-    manifest = detector_manifest(path, build=build).with_updates(precision="int8", host=host)
+    host = host_record(required_capabilities(fmt)) | {"int8_format": fmt.facts(), "checked_with": "onnxruntime",
+                                                      "checked_on": describe_host()["cpu_model"]}
+    manifest = task.manifest(path, model_id=options.model_id, input_shape=tuple(options.check_input.shape),
+                             output_shape=expected.shape, build=options.build)
+    manifest = manifest.with_updates(precision="int8", host=host)
     manifest_path = save_manifest(manifest, manifest_path_for(path))
     return ExportedVariant(onnx_path=path, manifest_path=manifest_path, max_abs_diff=agreement.max_abs,
                            qdq_nodes=nodes["QuantizeLinear"] + nodes["DequantizeLinear"], agreement=agreement)
@@ -131,7 +172,7 @@ def _mismatch_fix(fmt: Int8Format) -> str:
     features = host_features()
     if required_capabilities(fmt, features) and not features.int8_dot:
         return ("this CPU has no VNNI/AMX, where ONNX Runtime's u8 x s8 kernels saturate with full-range "
-                "weights: train with QatConfig.for_target('cpu') (7-bit weights, weight_qmax 64)")
+                "weights: use 7-bit weights, weight_qmax 64 (in a recipe's qat step, or QatConfig)")
     return "check qat.activation against the runtime"
 
 

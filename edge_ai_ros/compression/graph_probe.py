@@ -2,8 +2,9 @@
 
 Tracing (torch.fx) fails on detectors that build grids from ``x.shape``; hooks work on any
 model. A leaf module "consumes" another when it receives that module's output tensor
-object unchanged. Used to fold Conv->BatchNorm pairs (QAT) and to find the output layers
-that pruning must not narrow (their channel count is the model's output format).
+object unchanged: used to fold Conv->BatchNorm pairs (QAT). The output layers that pruning
+must not narrow (their channel count is the model's output format) are found on the autograd
+graph instead, which sees through functional ops (adds, concats, activations, reshapes).
 """
 
 from __future__ import annotations
@@ -68,17 +69,64 @@ def _make_post_hook(  # type: ignore[no-untyped-def]
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Conv/Linear layers whose output no other layer consumes: they shape the model output.
+    """Conv/Linear layers whose output reaches the model's output through no other conv/linear
+    (through adds, concats, activations, reshapes only): their channel count is the output format.
 
-    Conservative: a conv followed by a functional activation (F.silu) is also reported and
-    so left unpruned, never wrongly narrowed.
+    Found on the autograd graph of one forward pass: hooks note which graph node each layer's
+    output came from; a walk back from the outputs stops at the first such node on every path.
     """
-    edges = probe_edges(model, example)
-    layers = leaf_modules(model)
-    return [
-        name for name in edges.order
-        if isinstance(layers[name], nn.Conv2d | nn.Linear) and not edges.consumers.get(name)
-    ]
+    made_by: dict[int, str] = {}
+    order: list[str] = []
+    handles = []
+    for name, module in leaf_modules(model).items():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            handles.append(module.register_forward_hook(_grad_node_hook(name, made_by, order)))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.enable_grad():
+            outputs = model(example.detach().clone().requires_grad_(True))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    found = _walk_back(_tensors(outputs), made_by)
+    return [name for name in dict.fromkeys(order) if name in found]
+
+
+def _grad_node_hook(name: str, made_by: dict[int, str], order: list[str]):  # type: ignore[no-untyped-def]
+    def hook(_module: nn.Module, _inputs: tuple[object, ...], output: object) -> None:
+        order.append(name)
+        if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            made_by[id(output.grad_fn)] = name
+
+    return hook
+
+
+def _tensors(value: object) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _walk_back(outputs: list[torch.Tensor], made_by: dict[int, str]) -> set[str]:
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack: list[Any] = [t.grad_fn for t in outputs if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if id(node) in made_by:
+            found.add(made_by[id(node)])
+            continue
+        stack.extend(next_node for next_node, _ in node.next_functions if next_node is not None)
+    return found
 
 
 def conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:

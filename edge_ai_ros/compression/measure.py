@@ -39,7 +39,8 @@ class VariantMeasurement:
     sparsity: float
     file_bytes: int
     compressed_bytes: int
-    map50: float | None
+    metric: float | None  # the task's accuracy metric, a fraction (mAP@0.5, top-1, ...)
+    metric_name: str = "mAP@0.5"
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_errors: dict[str, str] = field(default_factory=dict)
     onnx_path: str = ""

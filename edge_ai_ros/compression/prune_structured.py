@@ -1,15 +1,18 @@
 """Structured channel pruning: whole output channels removed, layers really narrower.
 
 Dependencies between layers (a conv's output channels are the next BatchNorm's features
-and the next conv's input channels; a concat ties several convs together) are resolved by
+and the next conv's input channels; a residual add or a concat ties several convs together;
+a depthwise conv follows its input; a grouped conv is pruned per group; flatten feeds a
+linear layer) are resolved by
 torch-pruning's dependency graph (``torch-pruning`` pinned in requirements, installed with
 ``--no-deps`` so it never changes torch). Channels are ranked by the L2 norm of their
 coupled weights and the kept counts are rounded to a multiple of ``round_to`` (8 or 16),
 which is what SIMD/tensor-core kernels process per step.
 
 The layers that produce the model's outputs are never narrowed (their channel count *is*
-the output format); they are found by probing the graph (graph_probe.output_layers).
-Fine-tuning afterwards is the caller's job (recipe step ``prune_structured.finetune_steps``).
+the output format); they are found on the autograd graph (graph_probe.output_layers). What
+torch-pruning cannot follow (channels picked by number in the forward code) is found before
+training by ``prune_check``. Fine-tuning afterwards is the caller's job (``steps.prune_structured_step``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ class StructuredResult:
     channels_before: dict[str, int]  # conv name -> output channels
     channels_after: dict[str, int]
     ignored: tuple[str, ...]
+
+    @property
+    def left_whole(self) -> tuple[str, ...]:
+        """Prunable convs that kept every channel (coupled to an ignored layer, or round_to too coarse)."""
+        return tuple(n for n, c in self.channels_after.items()
+                     if n not in self.ignored and c == self.channels_before[n] and c > self.round_to)
 
     @property
     def kept_fraction(self) -> float:

@@ -1,9 +1,12 @@
 """A compression recipe: typed, validated, read from YAML.
 
-Everything that can be checked without training is checked when the recipe is read (keys,
-types, ranges, step kinds, variant names); what needs the model (layer names, input size
-against the data) is checked by ``runner.validate_against_model`` right after the model is
-built. Either way a bad recipe fails with ConfigError naming the field, before any step runs.
+A recipe names the user's objects as ``package.module:attribute`` strings: the model factory,
+the training and evaluation data factories and the task (``detection``, ``classification`` or
+an adapter class). Everything that can be checked without them is checked when the recipe is
+read (keys, types, ranges, step kinds, variant names); what needs the objects (factories import
+and return the right kind, weights fit, the input runs, layer names exist, structured pruning
+works) is checked by ``recipe_check.check_recipe`` before any training. Either way a bad recipe
+fails with ConfigError naming the field, before any step runs.
 
 Each step makes one named *variant* from another (``from``, default: the previous step's
 variant, or ``baseline`` for the first), so a recipe can branch: prune the baseline, distil
@@ -23,6 +26,7 @@ from edge_ai_ros.errors import ConfigError
 
 BASELINE = "baseline"
 TARGETS = ("cpu", "tensorrt")
+TASK_KINDS = ("detection", "classification")
 CPU_BACKENDS = ("onnxruntime", "openvino")
 T = TypeVar("T")
 
@@ -42,17 +46,31 @@ def _fraction(field_name: str, value: float) -> None:
         raise ConfigError(field_name, f"must be in (0, 1), got {value}", fix="use e.g. 0.5")
 
 
+def _object_spec(field_name: str, value: str, *, required: bool = True) -> None:
+    if (required or value) and (not isinstance(value, str) or ":" not in value):
+        raise ConfigError(field_name, f"must name an object as 'package.module:attribute', got {value!r}",
+                          fix="e.g. my_pkg.models:build")
+
+
+def _mapping(field_name: str, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(field_name, f"must be a mapping of keyword arguments, got {type(value).__name__}",
+                          fix="write it as {name: value, ...}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSection:
-    """The detector to compress: architecture width and trained weights (or a budget to train)."""
+    """The model to compress: a factory that builds it, and trained weights (or a budget to train)."""
 
-    width: float = 1.0
-    weights: str = ""  # safetensors / weights-only checkpoint; "" = train the baseline first
+    factory: str = ""  # "package.module:callable" returning an nn.Module
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str = ""  # safetensors / weights-only torch state dict; "" = train the baseline first
     train_steps: int = 300  # used only when weights == ""
     lr: float = 2e-3
 
     def __post_init__(self) -> None:
-        _positive("model.width", self.width)
+        _object_spec("model.factory", self.factory)
+        _mapping("model.kwargs", self.kwargs)
         _positive("model.lr", self.lr)
         if not self.weights and self.train_steps < 1:
             raise ConfigError("model.train_steps", "must be >= 1 when model.weights is empty",
@@ -61,37 +79,48 @@ class ModelSection:
 
 @dataclass(frozen=True, kw_only=True)
 class DataSection:
-    """The demo task's generated scenes (train/val split by seed)."""
+    """Factories of the training and evaluation data: each returns an iterable of (inputs, targets)
+    batches. The training factory also gets ``seed=`` (each phase its own) if it takes one."""
 
-    image_size: tuple[int, int] = (320, 320)  # width, height: must equal the model input
-    val_images: int = 64
-    batch_size: int = 16
-    seed: int = 0
-    workers: int = 1  # processes generating scenes while the model trains (0: in the training loop)
+    train: str = ""
+    train_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    eval: str = ""
+    eval_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.workers < 0:
-            raise ConfigError("data.workers", f"must be >= 0, got {self.workers}", fix="use 1 (0 = no helper process)")
-        if len(self.image_size) != 2 or min(self.image_size) <= 0:
-            raise ConfigError("data.image_size", f"must be [width, height] > 0, got {self.image_size}",
-                              fix="use the model's input size, e.g. [320, 320]")
-        if self.val_images < 1 or self.batch_size < 1:
-            raise ConfigError("data", "val_images and batch_size must be >= 1", fix="use e.g. 64 and 16")
+        _object_spec("data.train", self.train)
+        _object_spec("data.eval", self.eval)
+        _mapping("data.train_kwargs", self.train_kwargs)
+        _mapping("data.eval_kwargs", self.eval_kwargs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSection:
+    """``detection``, ``classification`` or ``package.module:Adapter``; ``options`` go to its constructor."""
+
+    kind: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            _object_spec("task", self.kind)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TeacherSection:
     """The teacher of distill steps: a variant of this run (default: the unpruned baseline,
-    larger than any pruned student), or a wider detector given by weights or trained here."""
+    larger than any pruned student), or a model of its own (factory + kwargs, weights or trained here)."""
 
-    variant: str = BASELINE  # "" = build a detector of ``width`` instead
-    width: float = 2.0
+    variant: str = BASELINE  # "" = build one with ``factory`` (default: model.factory) and ``kwargs``
+    factory: str = ""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
     weights: str = ""
     train_steps: int = 400
     lr: float = 2e-3
 
     def __post_init__(self) -> None:
-        _positive("teacher.width", self.width)
+        _object_spec("teacher.factory", self.factory, required=False)
+        _mapping("teacher.kwargs", self.kwargs)
         if not self.variant and not self.weights and self.train_steps < 1:
             raise ConfigError("teacher.train_steps", "must be >= 1 without teacher.variant or teacher.weights",
                               fix="name a variant (baseline), give weights, or a training budget")
@@ -189,10 +218,16 @@ class QatStep(StepBase):
     steps: int = 100
     lr: float = 2e-4
     calibration_batches: int = 4
+    # INT8 weight range: 64 (7-bit, exact on every x86-64 CPU, VNNI or not) or 127 (needs VNNI/AMX
+    # on x86); None = 64 for export.target cpu, 127 for tensorrt
+    weight_qmax: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _at_least_one("steps.qat.steps", self.steps, fix="use e.g. 100")
+        if self.weight_qmax not in (None, 64, 127):
+            raise ConfigError("steps.qat.weight_qmax", f"must be 64 or 127, got {self.weight_qmax}",
+                              fix="use 64 (runs right on every x86-64 CPU) or 127 (CPUs with VNNI/AMX, TensorRT)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +236,7 @@ class PtqStep(StepBase):
 
     kind = "ptq"
     backend: str = "onnxruntime"
-    calibration_images: int = 64
+    calibration_images: int = 64  # training inputs the compiler calibrates with (a share held out for its gate)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -221,14 +256,19 @@ class Recipe:
     name: str
     output_dir: Path
     steps: tuple[StepBase, ...]
-    model: ModelSection = field(default_factory=ModelSection)
-    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection
+    data: DataSection
+    task: TaskSection
+    input_shape: tuple[int, ...]  # e.g. (1, 3, 224, 224): the example input every check runs
     teacher: TeacherSection = field(default_factory=TeacherSection)
     export: ExportSection = field(default_factory=ExportSection)
     measure: MeasureSection = field(default_factory=MeasureSection)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if len(self.input_shape) < 2 or any(not isinstance(d, int) or d < 1 for d in self.input_shape):
+            raise ConfigError("input_shape", f"must be a list of positive sizes, got {list(self.input_shape)}",
+                              fix="give the model's input, e.g. [1, 3, 224, 224]")
         if not self.steps:
             raise ConfigError("steps", "the recipe has no steps", fix=f"add steps of kinds {sorted(STEP_KINDS)}")
         known = {BASELINE}
@@ -263,7 +303,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}", "unknown key", fix=f"use only {sorted({'from' if a == 'source' else a for a in allowed})}")
-    for key in ("image_size", "layers", "ignore", "backends"):
+    for key in ("layers", "ignore", "backends"):
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     if isinstance(values.get("feature_layers"), list):
@@ -294,8 +334,25 @@ def _name_steps(steps: list[StepBase]) -> tuple[StepBase, ...]:
     return tuple(named)
 
 
+def _task(data: Any) -> TaskSection:
+    if isinstance(data, str) or data is None:
+        return TaskSection(kind=data or "")
+    if not isinstance(data, Mapping):
+        raise ConfigError("task", f"must be a name or a mapping, got {type(data).__name__}",
+                          fix="use detection, classification or package.module:Adapter")
+    options = {k: v for k, v in data.items() if k != "kind"}
+    return TaskSection(kind=str(data.get("kind", "")), options=options)
+
+
+def _input_shape(data: Any) -> tuple[int, ...]:
+    if not isinstance(data, list | tuple):
+        raise ConfigError("input_shape", f"must be a list, got {data!r}", fix="e.g. input_shape: [1, 3, 224, 224]")
+    return tuple(data)
+
+
 def recipe_from_dict(data: Mapping[str, Any], *, base_dir: Path) -> Recipe:
-    allowed = {"name", "output_dir", "steps", "model", "data", "teacher", "export", "measure", "seed"}
+    allowed = {"name", "output_dir", "steps", "model", "data", "task", "input_shape", "teacher", "export",
+               "measure", "seed"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(unknown[0], "unknown top-level key", fix=f"use only {sorted(allowed)}")
@@ -308,6 +365,8 @@ def recipe_from_dict(data: Mapping[str, Any], *, base_dir: Path) -> Recipe:
         steps=_name_steps([_step(s, i) for i, s in enumerate(raw_steps)]),
         model=_build(ModelSection, data.get("model"), "model"),
         data=_build(DataSection, data.get("data"), "data"),
+        task=_task(data.get("task")),
+        input_shape=_input_shape(data.get("input_shape")),
         teacher=_build(TeacherSection, data.get("teacher"), "teacher"),
         export=_build(ExportSection, data.get("export"), "export"),
         measure=_build(MeasureSection, data.get("measure"), "measure"),

@@ -27,7 +27,8 @@ def _fmt_ms(value: float | None) -> str:
 
 def markdown_table(rows: Sequence[VariantMeasurement], backends: Sequence[str], baseline: str) -> str:
     base = next((r for r in rows if r.name == baseline), None)
-    head = ["variant", "step", "params", "MACs (M)", "sparsity", "ONNX KB", "zipped KB", "mAP@0.5"]
+    metric = rows[0].metric_name if rows else "metric"
+    head = ["variant", "step", "params", "MACs (M)", "sparsity", "ONNX KB", "zipped KB", metric]
     head += [f"{b} ms" for b in backends]
     if base is not None:
         head += [f"{b} speed-up" for b in backends]
@@ -35,7 +36,7 @@ def markdown_table(rows: Sequence[VariantMeasurement], backends: Sequence[str], 
     for row in rows:
         cells = [row.name, row.step, f"{row.params:,}", f"{row.macs / 1e6:.1f}", f"{row.sparsity:.2f}",
                  f"{row.file_bytes / 1024:.0f}", f"{row.compressed_bytes / 1024:.0f}",
-                 "n/a" if row.map50 is None else f"{100 * row.map50:.2f}"]
+                 "n/a" if row.metric is None else f"{100 * row.metric:.2f}"]
         cells += [_fmt_ms(row.latency_ms.get(b)) for b in backends]
         if base is not None:
             cells += [_speedup(base.latency_ms.get(b), row.latency_ms.get(b)) for b in backends]
@@ -48,23 +49,23 @@ def _speedup(base: float | None, value: float | None) -> str:
 
 
 def plot_accuracy_vs_latency(rows: Sequence[VariantMeasurement], backends: Sequence[str], path: Path) -> Path | None:
-    """Scatter of mAP@0.5 against latency, one marker style per backend; None if nothing to plot."""
+    """Scatter of the accuracy metric against latency, one marker style per backend; None if nothing to plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [(r, b) for r in rows for b in backends if r.map50 is not None and r.latency_ms.get(b)]
+    points = [(r, b) for r in rows for b in backends if r.metric is not None and r.latency_ms.get(b)]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for backend, marker in zip(backends, "os^Dv", strict=False):
-        mine = [(r.latency_ms[backend], 100 * (r.map50 or 0.0), r.name) for r, b in points if b == backend]
+        mine = [(r.latency_ms[backend], 100 * (r.metric or 0.0), r.name) for r, b in points if b == backend]
         ax.scatter([p[0] for p in mine], [p[1] for p in mine], marker=marker, label=backend)
         for x, y, name in mine:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xlabel("latency per image, ms (batch 1, CPU)")
-    ax.set_ylabel("mAP@0.5 (%)")
+    ax.set_ylabel(f"{rows[0].metric_name} (%)")
     ax.set_title("accuracy vs latency, every variant")
     ax.grid(True, alpha=0.3)
     ax.legend()

@@ -10,6 +10,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from edge_ai_ros.compression.detection_task import DetectionTask
+from edge_ai_ros.compression.export_step import ExportOptions
 from edge_ai_ros.compression.qat import (
     FakeQuantConv2d,
     QatConfig,
@@ -110,6 +112,19 @@ def _scene_batch(count: int, seed: int) -> torch.Tensor:
     return collate([data[i] for i in range(count)])[0]
 
 
+def _detection_task() -> DetectionTask:
+    from edge_ai_ros.demo.compress_factories import detection_loss_fn
+    from edge_ai_ros.demo.scene import CLASSES
+
+    return DetectionTask(loss_fn=detection_loss_fn(), labels=CLASSES, train_forward="forward_raw")
+
+
+def _options(*, dynamic_batch: bool) -> ExportOptions:
+    from edge_ai_ros.demo.export import check_frame
+
+    return ExportOptions(check_input=torch.from_numpy(check_frame()), model_id="demo", dynamic_batch=dynamic_batch)
+
+
 def _shipped_qat_detector(config: QatConfig) -> Detector:
     from edge_ai_ros.compression.weights_io import load_weights, load_weights_into
     from edge_ai_ros.demo.export import check_frame
@@ -143,7 +158,7 @@ def test_qdq_export_of_the_detector_matches_fake_quant_torch_on_scores(tmp_path:
     assert all(isinstance(h, FakeQuantConv2d) and h.output_quant is None for h in heads)  # float head outputs
     assert all(h.weight_qmax == fmt.weight_qmax for h in heads)
     path = tmp_path / "qat.onnx"
-    exported = export_qdq(model, path, opset=17, dynamic_batch=True, build={})
+    exported = export_qdq(model, path, _detection_task(), _options(dynamic_batch=True))
     assert exported.agreement is not None and exported.agreement.passed, exported.agreement
 
     # the manifest says which CPU the format was checked on and what a serving CPU needs
@@ -193,8 +208,8 @@ def test_full_range_weights_are_refused_exactly_where_the_cpu_saturates(tmp_path
     features = host_features()
     if features.is_x86 and not features.int8_dot:
         with pytest.raises(CompileError, match="no VNNI/AMX.*weight_qmax 64"):
-            export_qdq(model, tmp_path / "full.onnx", opset=17, dynamic_batch=False, build={})
+            export_qdq(model, tmp_path / "full.onnx", _detection_task(), _options(dynamic_batch=False))
         assert not (tmp_path / "full.onnx").exists()
     else:
-        exported = export_qdq(model, tmp_path / "full.onnx", opset=17, dynamic_batch=False, build={})
+        exported = export_qdq(model, tmp_path / "full.onnx", _detection_task(), _options(dynamic_batch=False))
         assert exported.agreement is not None and exported.agreement.passed

@@ -8,15 +8,23 @@ import pytest
 import yaml
 
 from edge_ai_ros.compression.recipe import load_recipe, recipe_from_dict
-from edge_ai_ros.compression.runner import build_detector, run_recipe, validate_against_model
+from edge_ai_ros.compression.recipe_check import check_recipe
+from edge_ai_ros.compression.runner import run_recipe
 from edge_ai_ros.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO = "edge_ai_ros.demo.compress_factories"
+DEMO_TASK = {"kind": "detection", "loss": f"{DEMO}:detection_loss_fn", "train_forward": "forward_raw",
+             "labels": ["vehicle", "pedestrian", "traffic_sign"]}
 
 
 def _recipe(tmp_path: Path, **changes: object) -> Path:
-    data: dict[str, object] = {"name": "t", "output_dir": "out", "model": {"weights": "", "train_steps": 1},
-                               "steps": [{"kind": "prune_structured", "ratio": 0.5}]}
+    """The demo detector's factories, small data (nothing here trains)."""
+    data: dict[str, object] = {
+        "name": "t", "output_dir": "out", "model": {"factory": f"{DEMO}:build_detector", "train_steps": 1},
+        "data": {"train": f"{DEMO}:train_batches", "train_kwargs": {"batch_size": 2, "workers": 0},
+                 "eval": f"{DEMO}:eval_batches", "eval_kwargs": {"num_images": 2}},
+        "task": DEMO_TASK, "input_shape": [1, 3, 320, 320], "steps": [{"kind": "prune_structured", "ratio": 0.5}]}
     data.update(changes)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -40,8 +48,10 @@ def test_bad_steps_are_refused_when_read(tmp_path: Path, steps: list[dict[str, o
 def test_unknown_top_level_key_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="modle: unknown top-level key"):
         load_recipe(_recipe(tmp_path, modle={}))
-    with pytest.raises(ConfigError, match=r"data.workers: must be >= 0, got -1"):
-        load_recipe(_recipe(tmp_path, data={"workers": -1}))
+    with pytest.raises(ConfigError, match=r"data.eval: must name an object as 'package.module:attribute'"):
+        load_recipe(_recipe(tmp_path, data={"train": f"{DEMO}:train_batches"}))
+    with pytest.raises(ConfigError, match=r"input_shape: must be a list of positive sizes"):
+        load_recipe(_recipe(tmp_path, input_shape=[1, 3, 0, 320]))
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -56,14 +66,14 @@ def test_unknown_top_level_key_and_bad_yaml(tmp_path: Path) -> None:
 ])
 def test_missing_layer_names_fail_before_training(tmp_path: Path, step: dict[str, object], match: str) -> None:
     recipe = load_recipe(_recipe(tmp_path, steps=[step]))
-    model = build_detector(1.0, "")
     with pytest.raises(ConfigError, match=match):
-        validate_against_model(recipe, model, model)
+        check_recipe(recipe, tmp_path)
 
 
 def test_data_not_matching_the_model_input_fails_before_training(tmp_path: Path) -> None:
-    recipe = load_recipe(_recipe(tmp_path, data={"image_size": [256, 256]}))
-    with pytest.raises(ConfigError, match=r"data.image_size: is \[256, 256\].*model takes 320x320"):
+    recipe = load_recipe(_recipe(tmp_path, input_shape=[1, 3, 256, 256]))
+    with pytest.raises(ConfigError, match=r"data.train: gives inputs of shape \[2, 3, 320, 320\], the recipe's "
+                                          r"input_shape is \[1, 3, 256, 256\]"):
         run_recipe(recipe, base_dir=tmp_path, progress=False)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.partial-*"))  # the staging folder is gone too
@@ -76,7 +86,22 @@ def test_shipped_demo_recipe_parses_and_chains_variants() -> None:
                      "qat_int8": "baseline", "ptq_int8": "baseline"}
 
 
-def test_distill_teacher_must_exist_before_the_step() -> None:
+def test_shipped_demo_recipe_checks_against_its_factories() -> None:
+    """--check on the shipped recipe: factories import, the shipped weights fit, pruning dry-runs."""
+    recipe = load_recipe(REPO / "config" / "compress_demo.yaml")
+    objects = check_recipe(recipe, REPO / "config")
+    assert type(objects.model).__name__ == "Detector" and objects.task.metric_name == "mAP@0.5"
+
+
+def test_distill_teacher_must_exist_before_the_step(tmp_path: Path) -> None:
+    data = yaml.safe_load(_recipe(tmp_path).read_text(encoding="utf-8"))
+    data.update(teacher={"variant": "later"}, steps=[{"kind": "distill"}, {"kind": "qat", "name": "later"}])
     with pytest.raises(ConfigError, match="teacher.variant"):
-        recipe_from_dict({"teacher": {"variant": "later"}, "steps": [{"kind": "distill"},
-                          {"kind": "qat", "name": "later"}]}, base_dir=Path("."))
+        recipe_from_dict(data, base_dir=Path("."))
+
+
+def test_shipped_classifier_recipe_checks_against_its_factories() -> None:
+    recipe = load_recipe(REPO / "config" / "compress_classifier.yaml")
+    objects = check_recipe(recipe, REPO / "config")
+    assert type(objects.model).__name__ == "SmallResNet" and objects.task.metric_name == "top-1"
+    assert [s.kind for s in recipe.steps] == ["prune_structured", "distill", "qat", "ptq"]

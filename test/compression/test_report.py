@@ -11,10 +11,10 @@ from edge_ai_ros.compression.measure import VariantMeasurement
 from edge_ai_ros.compression.report import UNSTRUCTURED_NOTE, write_report
 
 
-def _row(name: str, step: str, ms: float, map50: float) -> VariantMeasurement:
+def _row(name: str, step: str, ms: float, metric: float) -> VariantMeasurement:
     return VariantMeasurement(name=name, step=step, source="baseline", precision="fp32", params=1000, macs=2_000_000,
                               sparsity=0.5 if step == "prune_unstructured" else 0.0, file_bytes=4096,
-                              compressed_bytes=2048, map50=map50, latency_ms={"onnxruntime": ms, "openvino": ms / 2})
+                              compressed_bytes=2048, metric=metric, latency_ms={"onnxruntime": ms, "openvino": ms / 2})
 
 
 def test_report_has_table_speedups_note_json_and_plots(tmp_path: Path) -> None:
