@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class FixedRun:
     cpu_ms_per_frame: float  # node processes' user+sys per answered frame
     load_before: LoadAverage
     load_after: LoadAverage
+    node_counts: dict[str, int] = field(default_factory=dict)  # the nodes' /diagnostics counters: change in the run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +62,7 @@ def case_dict(case: CaseResult) -> dict[str, Any]:
         peak = {"peak_hz": case.peak.peak_hz, "aggregate_fps": case.peak.aggregate_fps, "bounded": case.peak.bounded,
                 "trials": [_run_dict(t) for t in case.peak.trials]}
     fixed = [{**_run_dict(f.summary), "cpu_ms_per_frame": f.cpu_ms_per_frame, "load_before": f.load_before,
-              "load_after": f.load_after} for f in case.fixed]
+              "load_after": f.load_after, "node_counts": f.node_counts} for f in case.fixed]
     return {"cameras": case.cameras, "mode": case.mode, "processes": case.processes, "skipped": case.skipped,
             "peak": peak, "fixed": fixed, "peak_rss_mb": case.peak_rss_mb, "end_rss_mb": case.end_rss_mb,
             "load_before": case.load_before, "load_after": case.load_after}
@@ -112,28 +113,29 @@ def targets(cases: Sequence[CaseResult], *, rate_hz: float = 30.0) -> list[dict[
 
 def format_table(cases: Sequence[CaseResult]) -> str:
     head = (f"{'N':>2} {'mode':<8} {'procs':>5} {'peak Hz/cam':>11} {'agg fps':>8} | {'rate':>5} {'sent':>5} "
-            f"{'ans%':>6} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/fr':>9} | {'RSS MB':>7} {'load before->after':>19}")
+            f"{'ans%':>6} {'min cam%':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/fr':>9} | {'RSS MB':>7} {'load before->after':>19}")
     lines = [head, "-" * len(head)]
     for case in cases:
         if case.skipped:
             lines.append(f"{case.cameras:>2} {case.mode:<8} skipped: {case.skipped}")
             continue
         peak = case.peak
-        first = (f"{peak.peak_hz:>10.1f}{'' if peak.bounded else '+'} {peak.aggregate_fps:>8.1f}" if peak
+        first = (f"{peak.peak_hz:>10.1f}{' ' if peak.bounded else '+'} {peak.aggregate_fps:>8.1f}" if peak
                  else f"{'-':>11} {'-':>8}")
         for i, run in enumerate(case.fixed or (None,)):
-            left = f"{case.cameras:>2} {case.mode:<8} {case.processes:>5} {first}" if i == 0 else " " * 37
+            left = f"{case.cameras:>2} {case.mode:<8} {case.processes:>5} {first}" if i == 0 else " " * 38
             mid = "" if run is None else _fixed_cells(run)
             right = (f" | {case.peak_rss_mb:>7.0f} {case.load_before[0]:>8.2f} -> {case.load_after[0]:<6.2f}"
                      if i == 0 else "")
-            lines.append(f"{left} | {mid or ' ' * 47}{right}")
+            lines.append(f"{left} | {mid or ' ' * 53}{right}")
     return "\n".join(lines)
 
 
 def _fixed_cells(run: FixedRun) -> str:
     s = run.summary
     pct = 100 * s.answered / s.sent if s.sent else math.nan
-    return (f"{s.rate_hz:>5.0f} {s.sent:>5} {pct:>6.1f} {s.latency_ms.p50:>7.1f} {s.latency_ms.p99:>7.1f} "
+    worst = 100 * min((c.answered_fraction for c in s.per_camera.values()), default=math.nan)
+    return (f"{s.rate_hz:>5.0f} {s.sent:>5} {pct:>6.1f} {worst:>8.1f} {s.latency_ms.p50:>7.1f} {s.latency_ms.p99:>7.1f} "
             f"{run.cpu_ms_per_frame:>9.2f}")
 
 
@@ -162,9 +164,11 @@ def plot(path: Path, cases: Sequence[CaseResult], *, rate_hz: float = 30.0) -> P
                   marker=marker, label=mode)
         p99 = [f.summary.latency_ms.p99 if (f := c.at(rate_hz)) else math.nan for c in mine]
         right.plot([c.cameras for c in mine], p99, marker=marker, label=mode)
+    right.axhline(2e3 / rate_hz, color="grey", linestyle="--", linewidth=1, label="2 frame periods")
     left.set(xlabel="cameras", ylabel="frames/s answered (all cameras)", title="peak throughput (<= 5 % dropped)")
     right.set(xlabel="cameras", ylabel="ms", title=f"p99 latency at {rate_hz:g} Hz per camera")
     for ax in (left, right):
+        ax.set_xticks(sorted({c.cameras for c in ran}))
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()

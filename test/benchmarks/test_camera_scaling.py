@@ -121,7 +121,8 @@ def _fixed(rate: float, cameras: int, answered_fraction: float, latency_ms: floa
     keep = round(frames * answered_fraction)
     answers = {n: {s: s + round(latency_ms * MS) for s in st[:keep]} for n, st in sent.items()}
     summary = summarize_run(CameraRun(rate_hz=rate, duration_s=2.0, sent=sent, answers=answers))
-    return FixedRun(summary=summary, cpu_ms_per_frame=cpu_ms, load_before=(1.0, 1.0, 1.0), load_after=(1.5, 1.0, 1.0))
+    return FixedRun(summary=summary, cpu_ms_per_frame=cpu_ms, load_before=(1.0, 1.0, 1.0), load_after=(1.5, 1.0, 1.0),
+                    node_counts={"frames_in": summary.sent})
 
 
 def _case(mode: str, cameras: int, *, latency: float, cpu: float, rss: float, fps: float) -> CaseResult:
@@ -162,6 +163,7 @@ def test_report_json_table_and_plot(tmp_path: Path) -> None:
     assert first["mode"] == "batched" and first["peak"]["bounded"] in (True, False)
     assert first["fixed"][1]["per_camera"]["cam0"]["latency_ms"]["p99"] == pytest.approx(10.0)
     assert first["fixed"][1]["drop_fraction"] == pytest.approx(1 - 58 / 60)
+    assert first["fixed"][0]["node_counts"] == {"frames_in": 20}
     assert data["cases"][4]["skipped"] == "no cameras parameter"
     table = format_table(cases)
     assert "skipped: no cameras parameter" in table and len(table.splitlines()) == 2 + 4 * 2 + 1

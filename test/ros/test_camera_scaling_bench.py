@@ -47,6 +47,8 @@ def test_two_single_camera_nodes_each_answer_their_camera(tmp_path: Path) -> Non
     case = _run("single", tmp_path)
     assert not case.skipped
     _check_served(case, processes=2)
+    counts = case.fixed[0].node_counts  # the two nodes' /diagnostics counters, summed over the run
+    assert counts.get("frames_in", 0) >= case.fixed[0].summary.answered
 
 
 @pytest.mark.ros
@@ -55,3 +57,5 @@ def test_one_batched_node_answers_both_cameras(tmp_path: Path) -> None:
     if case.skipped:  # decided by the running node's declared parameters
         pytest.skip(case.skipped)
     _check_served(case, processes=1)
+    counts = case.fixed[0].node_counts
+    assert any("cam1" in key and "received" in key for key in counts), sorted(counts)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import ListParameters
 from rclpy.node import Node
 
@@ -50,6 +51,8 @@ from edge_ai_ros.ros.spin_thread import SpinThread
 BATCHED_NODE = "/inference_node"
 CAMERAS_PARAMETER = "cameras"
 _POLL_S = 0.02
+_DIAGNOSTICS_PERIOD_S = 0.5
+_DIAGNOSTICS_WAIT_S = 3.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,8 +95,38 @@ class _Client(Node):
         super().__init__("camera_scaling_client", context=context)
         self.lock = threading.Lock()
         self.answers: dict[str, dict[int, int]] = {name: {} for name in camera_names(cameras)}
+        self.status: dict[str, tuple[float, dict[str, str]]] = {}  # status name -> (monotonic s, values)
         for name in self.answers:
             self.create_subscription(DetectionArray, f"/{name}/detections", self._keep(name), output_qos(50))
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        now = time.monotonic()
+        with self.lock:
+            for status in msg.status:
+                self.status[status.name] = (now, {kv.key: kv.value for kv in status.values})
+
+    def node_counts(self, nodes: list[str], timeout_s: float) -> dict[str, int]:
+        """Integer /diagnostics values of ``nodes`` (fully qualified names), summed over the nodes, once every
+        node has published after now: ``frames_dropped``, ``/cameras:cam0.dropped_too_old``, ..."""
+        since = time.monotonic()
+
+        def fresh() -> bool:
+            with self.lock:
+                return all(self.status.get(node, (0.0, {}))[0] > since for node in nodes)
+
+        _poll(fresh, timeout_s)
+        out: dict[str, int] = {}
+        with self.lock:
+            for name, (_, values) in self.status.items():
+                node = next((n for n in nodes if name == n or name.startswith(n + "/")), None)
+                if node is None:
+                    continue
+                prefix = name[len(node):] + ":" if name != node else ""
+                for key, value in values.items():
+                    if value.lstrip("-").isdigit():
+                        out[prefix + key] = out.get(prefix + key, 0) + int(value)
+        return out
 
     def _keep(self, name: str) -> Callable[[DetectionArray], None]:
         def keep(msg: DetectionArray) -> None:
@@ -139,7 +172,8 @@ def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def _node_launches(mode: str, count: int, config: ScalingConfig) -> list[NodeLaunch]:
-    base: dict[str, object] = {"backend": config.backend, **config.node_parameters}
+    base: dict[str, object] = {"backend": config.backend, "diagnostics_period_s": _DIAGNOSTICS_PERIOD_S,
+                               **config.node_parameters}
     if config.manifest:
         base["model_manifest"] = config.manifest
     log = config.log_dir
@@ -214,11 +248,18 @@ class _Case:
         return self._result(peak, fixed, load_before)
 
     def _fixed(self, player: PlayerProcess, rate: float) -> FixedRun:
-        pids = [p.pid for p in self.procs]
+        pids, nodes = [p.pid for p in self.procs], self.node_names()
+        counts = self.client.node_counts(nodes, _DIAGNOSTICS_WAIT_S)
         load, before = os.getloadavg(), proc_usage(pids)
         summary = self.play(player, rate, self.config.fixed_s)
-        return FixedRun(summary=summary, cpu_ms_per_frame=cpu_ms_per_frame(before, proc_usage(pids), summary.answered),
-                        load_before=load, load_after=os.getloadavg())
+        usage, load_after = proc_usage(pids), os.getloadavg()
+        after = self.client.node_counts(nodes, _DIAGNOSTICS_WAIT_S)
+        return FixedRun(summary=summary, cpu_ms_per_frame=cpu_ms_per_frame(before, usage, summary.answered),
+                        load_before=load, load_after=load_after,
+                        node_counts={k: after[k] - counts[k] for k in after if k in counts and after[k] != counts[k]})
+
+    def node_names(self) -> list[str]:
+        return [BATCHED_NODE] if self.mode == "batched" else [f"/{name}/inference_node" for name in self.names]
 
     def _result(self, peak: Any, fixed: tuple[FixedRun, ...], load_before: tuple[float, float, float], *,
                 skipped: str = "") -> CaseResult:
