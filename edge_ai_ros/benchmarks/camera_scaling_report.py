@@ -43,6 +43,11 @@ class CaseResult:
     load_before: LoadAverage
     load_after: LoadAverage
     skipped: str = ""  # why the case did not run ("" = it ran)
+    error: str = ""  # what failed while it ran (a node or the player); no numbers then
+
+    @property
+    def ran(self) -> bool:
+        return not (self.skipped or self.error)
 
     def at(self, rate_hz: float) -> FixedRun | None:
         return next((f for f in self.fixed if f.summary.rate_hz == rate_hz), None)
@@ -64,12 +69,13 @@ def case_dict(case: CaseResult) -> dict[str, Any]:
     fixed = [{**_run_dict(f.summary), "cpu_ms_per_frame": f.cpu_ms_per_frame, "load_before": f.load_before,
               "load_after": f.load_after, "node_counts": f.node_counts} for f in case.fixed]
     return {"cameras": case.cameras, "mode": case.mode, "processes": case.processes, "skipped": case.skipped,
+            "error": case.error,
             "peak": peak, "fixed": fixed, "peak_rss_mb": case.peak_rss_mb, "end_rss_mb": case.end_rss_mb,
             "load_before": case.load_before, "load_after": case.load_after}
 
 
 def _find(cases: Sequence[CaseResult], cameras: int, mode: str) -> CaseResult | None:
-    return next((c for c in cases if c.cameras == cameras and c.mode == mode and not c.skipped), None)
+    return next((c for c in cases if c.cameras == cameras and c.mode == mode and c.ran), None)
 
 
 def _ratio_target(name: str, batched: float, single: float, *, higher_is_better: bool) -> dict[str, Any]:
@@ -116,8 +122,9 @@ def format_table(cases: Sequence[CaseResult]) -> str:
             f"{'ans%':>6} {'min cam%':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/fr':>9} | {'RSS MB':>7} {'load before->after':>19}")
     lines = [head, "-" * len(head)]
     for case in cases:
-        if case.skipped:
-            lines.append(f"{case.cameras:>2} {case.mode:<8} skipped: {case.skipped}")
+        if not case.ran:
+            why = f"skipped: {case.skipped}" if case.skipped else f"failed: {case.error}"
+            lines.append(f"{case.cameras:>2} {case.mode:<8} {why}")
             continue
         peak = case.peak
         first = (f"{peak.peak_hz:>10.1f}{' ' if peak.bounded else '+'} {peak.aggregate_fps:>8.1f}" if peak
@@ -152,7 +159,7 @@ def plot(path: Path, cases: Sequence[CaseResult], *, rate_hz: float = 30.0) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ran = [c for c in cases if not c.skipped]
+    ran = [c for c in cases if c.ran]
     if not ran:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)

@@ -139,7 +139,9 @@ def _cases() -> list[CaseResult]:
             _case("single", 4, latency=40.0, cpu=12.0, rss=680.0, fps=100.0),
             _case("batched", 4, latency=30.0, cpu=6.0, rss=200.0, fps=150.0),
             CaseResult(cameras=8, mode="batched", processes=0, peak=None, fixed=(), peak_rss_mb=0.0, end_rss_mb=0.0,
-                       load_before=(1.0, 1.0, 1.0), load_after=(1.0, 1.0, 1.0), skipped="no cameras parameter")]
+                       load_before=(1.0, 1.0, 1.0), load_after=(1.0, 1.0, 1.0), skipped="no cameras parameter"),
+            CaseResult(cameras=8, mode="single", processes=0, peak=None, fixed=(), peak_rss_mb=0.0, end_rss_mb=0.0,
+                       load_before=(1.0, 1.0, 1.0), load_after=(1.0, 1.0, 1.0), error="a node process exited")]
 
 
 def test_targets_compare_the_modes_of_the_same_camera_count() -> None:
@@ -166,6 +168,8 @@ def test_report_json_table_and_plot(tmp_path: Path) -> None:
     assert first["fixed"][0]["node_counts"] == {"frames_in": 20}
     assert data["cases"][4]["skipped"] == "no cameras parameter"
     table = format_table(cases)
-    assert "skipped: no cameras parameter" in table and len(table.splitlines()) == 2 + 4 * 2 + 1
+    assert "skipped: no cameras parameter" in table and "failed: a node process exited" in table
+    assert len(table.splitlines()) == 2 + 4 * 2 + 2
+    assert data["cases"][5]["error"] == "a node process exited" and data["cases"][5]["fixed"] == []
     png = plot(tmp_path / "bench.png", cases)
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,8 @@ from tiny_detector import build_detector  # noqa: E402
 
 from edge_ai_ros.benchmarks.camera_scaling import SearchSettings  # noqa: E402
 from edge_ai_ros.benchmarks.camera_scaling_report import CaseResult  # noqa: E402
-from edge_ai_ros.ros.drivers.camera_scaling_bench import ScalingConfig, run_scaling  # noqa: E402
+from edge_ai_ros.errors import ConfigError  # noqa: E402
+from edge_ai_ros.ros.drivers.camera_scaling_bench import ScalingConfig, case_order, run_scaling  # noqa: E402
 
 RATE_HZ = 10.0
 RUN_S = 2.0
@@ -29,6 +30,7 @@ def _run(mode: str, tmp_path: Path) -> CaseResult:
 
 
 def _check_served(case: CaseResult, processes: int) -> None:
+    assert not case.error, case.error
     assert case.processes == processes
     [run] = case.fixed
     s = run.summary
@@ -59,3 +61,15 @@ def test_one_batched_node_answers_both_cameras(tmp_path: Path) -> None:
     _check_served(case, processes=1)
     counts = case.fixed[0].node_counts
     assert any("cam1" in key and "received" in key for key in counts), sorted(counts)
+
+
+def test_modes_alternate_which_goes_first_from_one_camera_count_to_the_next() -> None:
+    order = case_order(ScalingConfig(cameras=(1, 2, 4)))
+    assert order == [(1, "batched"), (1, "single"), (2, "single"), (2, "batched"), (4, "batched"), (4, "single")]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"cameras": (0, 2)}, "cameras"), ({"modes": ("fused",)}, "modes"),
+                                               ({"fixed_rates_hz": (30.0, 0.0)}, "durations")])
+def test_bad_config_is_refused_naming_the_field(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        ScalingConfig(**kwargs)  # type: ignore[arg-type]

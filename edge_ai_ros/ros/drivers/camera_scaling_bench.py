@@ -220,11 +220,15 @@ class _Case:
             return f"the inference node declares no '{CAMERAS_PARAMETER}' parameter (no multi-camera serving)"
         return ""
 
+    def _check_alive(self) -> None:
+        dead = [p for p in self.procs if p.poll() is not None]
+        if dead:
+            raise EdgeAiError(f"a {self.mode} node process for {self.count} cameras exited with code "
+                              f"{dead[0].returncode}", fix="see the node log (--log-dir)")
+
     def _ready(self, player: PlayerProcess) -> None:
         def alive_and_ready() -> bool:
-            dead = [p.args for p in self.procs if p.poll() is not None]
-            if dead:
-                raise EdgeAiError(f"a node process exited: {dead[0]!r}", fix="see the node log (--log-dir)")
+            self._check_alive()
             return player.poll_ready()
 
         if not _poll(alive_and_ready, self.config.startup_timeout_s):
@@ -248,10 +252,12 @@ class _Case:
         return self._result(peak, fixed, load_before)
 
     def _fixed(self, player: PlayerProcess, rate: float) -> FixedRun:
+        self._check_alive()
         pids, nodes = [p.pid for p in self.procs], self.node_names()
         counts = self.client.node_counts(nodes, _DIAGNOSTICS_WAIT_S)
         load, before = os.getloadavg(), proc_usage(pids)
         summary = self.play(player, rate, self.config.fixed_s)
+        self._check_alive()
         usage, load_after = proc_usage(pids), os.getloadavg()
         after = self.client.node_counts(nodes, _DIAGNOSTICS_WAIT_S)
         return FixedRun(summary=summary, cpu_ms_per_frame=cpu_ms_per_frame(before, usage, summary.answered),
@@ -289,9 +295,7 @@ def run_scaling(config: ScalingConfig, on_case: Callable[[CaseResult], None] | N
     try:
         for count, mode in case_order(config):
             known = next((r.skipped for r in results if r.mode == mode and r.skipped), "")
-            result = (CaseResult(cameras=count, mode=mode, processes=0, peak=None, fixed=(), peak_rss_mb=0.0,
-                                 end_rss_mb=0.0, load_before=os.getloadavg(), load_after=os.getloadavg(),
-                                 skipped=known) if known else _Case(client, mode, count, config).run())
+            result = _not_run(count, mode, skipped=known) if known else _run_case(client, mode, count, config)
             results.append(result)
             if on_case is not None:
                 on_case(result)
@@ -300,6 +304,20 @@ def run_scaling(config: ScalingConfig, on_case: Callable[[CaseResult], None] | N
         client.destroy_node()
         rclpy.try_shutdown(context=context)
     return results
+
+
+def _not_run(count: int, mode: str, *, skipped: str = "", error: str = "") -> CaseResult:
+    load = os.getloadavg()
+    return CaseResult(cameras=count, mode=mode, processes=0, peak=None, fixed=(), peak_rss_mb=0.0, end_rss_mb=0.0,
+                      load_before=load, load_after=load, skipped=skipped, error=error)
+
+
+def _run_case(client: _Client, mode: str, count: int, config: ScalingConfig) -> CaseResult:
+    """One case; a node or player that fails becomes the case's error and the run goes on."""
+    try:
+        return _Case(client, mode, count, config).run()
+    except EdgeAiError as err:
+        return _not_run(count, mode, error=str(err))
 
 
 def config_dict(config: ScalingConfig) -> dict[str, Any]:
