@@ -156,12 +156,14 @@ class ProcUsage:
     cpu_s: float
     rss_mb: float  # resident now
     peak_rss_mb: float  # VmHWM: the high-water mark since each process started
+    pss_mb: float = 0.0  # proportional set size now: shared pages split between the processes sharing them
 
 
 def proc_usage(pids: Iterable[int], proc: Path = Path("/proc")) -> ProcUsage:
-    """Summed over ``pids`` from /proc/<pid>/stat (utime, stime) and /proc/<pid>/status (VmRSS, VmHWM)."""
+    """Summed over ``pids`` from /proc/<pid>/stat (utime, stime), /proc/<pid>/status (VmRSS, VmHWM) and
+    /proc/<pid>/smaps_rollup (Pss; 0 where the kernel has no smaps_rollup)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    cpu = rss = hwm = 0.0
+    cpu = rss = hwm = pss = 0.0
     for pid in pids:
         stat = (proc / str(pid) / "stat").read_text()
         fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
@@ -169,14 +171,16 @@ def proc_usage(pids: Iterable[int], proc: Path = Path("/proc")) -> ProcUsage:
         status = _status_kb((proc / str(pid) / "status").read_text())
         rss += status.get("VmRSS", 0) / 1024
         hwm += status.get("VmHWM", 0) / 1024
-    return ProcUsage(cpu_s=cpu, rss_mb=rss, peak_rss_mb=hwm)
+        rollup = proc / str(pid) / "smaps_rollup"
+        pss += _status_kb(rollup.read_text()).get("Pss", 0) / 1024 if rollup.is_file() else 0.0
+    return ProcUsage(cpu_s=cpu, rss_mb=rss, peak_rss_mb=hwm, pss_mb=pss)
 
 
 def _status_kb(text: str) -> dict[str, int]:
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "Pss"):
             out[key] = int(value.split()[0])
     return out
 

@@ -40,6 +40,7 @@ class CaseResult:
     fixed: tuple[FixedRun, ...]
     peak_rss_mb: float  # summed VmHWM of the node processes at the end of the case
     end_rss_mb: float  # summed VmRSS at the end of the case
+    end_pss_mb: float = 0.0  # summed Pss at the end of the case (shared pages counted once over the processes)
     load_before: LoadAverage
     load_after: LoadAverage
     skipped: str = ""  # why the case did not run ("" = it ran)
@@ -71,6 +72,7 @@ def case_dict(case: CaseResult) -> dict[str, Any]:
     return {"cameras": case.cameras, "mode": case.mode, "processes": case.processes, "skipped": case.skipped,
             "error": case.error,
             "peak": peak, "fixed": fixed, "peak_rss_mb": case.peak_rss_mb, "end_rss_mb": case.end_rss_mb,
+            "end_pss_mb": case.end_pss_mb,
             "load_before": case.load_before, "load_after": case.load_after}
 
 
@@ -119,7 +121,7 @@ def targets(cases: Sequence[CaseResult], *, rate_hz: float = 30.0) -> list[dict[
 
 def format_table(cases: Sequence[CaseResult]) -> str:
     head = (f"{'N':>2} {'mode':<8} {'procs':>5} {'peak Hz/cam':>11} {'agg fps':>8} | {'rate':>5} {'sent':>5} "
-            f"{'ans%':>6} {'min cam%':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/fr':>9} | {'RSS MB':>7} {'load before->after':>19}")
+            f"{'ans%':>6} {'min cam%':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/fr':>9} | {'RSS MB':>7} {'PSS MB':>7} {'load before->after':>19}")
     lines = [head, "-" * len(head)]
     for case in cases:
         if not case.ran:
@@ -132,7 +134,7 @@ def format_table(cases: Sequence[CaseResult]) -> str:
         for i, run in enumerate(case.fixed or (None,)):
             left = f"{case.cameras:>2} {case.mode:<8} {case.processes:>5} {first}" if i == 0 else " " * 38
             mid = "" if run is None else _fixed_cells(run)
-            right = (f" | {case.peak_rss_mb:>7.0f} {case.load_before[0]:>8.2f} -> {case.load_after[0]:<6.2f}"
+            right = (f" | {case.peak_rss_mb:>7.0f} {case.end_pss_mb:>7.0f} {case.load_before[0]:>8.2f} -> {case.load_after[0]:<6.2f}"
                      if i == 0 else "")
             lines.append(f"{left} | {mid or ' ' * 53}{right}")
     return "\n".join(lines)

@@ -109,6 +109,8 @@ def test_proc_usage_reads_this_process() -> None:
     after = proc_usage([os.getpid()])
     assert after.cpu_s > before.cpu_s
     assert 0 < after.rss_mb <= after.peak_rss_mb
+    if Path(f"/proc/{os.getpid()}/smaps_rollup").is_file():
+        assert 0 < after.pss_mb <= after.rss_mb * 1.05
     assert proc_usage([os.getpid(), os.getpid()]).peak_rss_mb == pytest.approx(2 * after.peak_rss_mb, rel=0.05)
     assert cpu_ms_per_frame(ProcUsage(cpu_s=1.0, rss_mb=0, peak_rss_mb=0),
                             ProcUsage(cpu_s=1.5, rss_mb=0, peak_rss_mb=0), 100) == pytest.approx(5.0)

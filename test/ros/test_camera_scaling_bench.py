@@ -40,7 +40,7 @@ def _check_served(case: CaseResult, processes: int) -> None:
         assert cam.answered >= cam.sent // 2, name  # best effort on a shared machine; not a rate test
         assert cam.latency_ms.p50 > 0
     assert s.answered + s.dropped == s.sent
-    assert run.cpu_ms_per_frame > 0 and case.peak_rss_mb >= case.end_rss_mb > 0
+    assert run.cpu_ms_per_frame > 0 and case.peak_rss_mb >= case.end_rss_mb > 0 and case.end_pss_mb >= 0
     assert case.peak is not None and len(case.peak.trials) >= 1 and case.peak.trials[0].rate_hz == RATE_HZ
 
 

@@ -271,7 +271,8 @@ class _Case:
                 skipped: str = "") -> CaseResult:
         usage = proc_usage(p.pid for p in self.procs if p.poll() is None)
         return CaseResult(cameras=self.count, mode=self.mode, processes=len(self.procs), peak=peak, fixed=fixed,
-                          peak_rss_mb=usage.peak_rss_mb, end_rss_mb=usage.rss_mb, load_before=load_before,
+                          peak_rss_mb=usage.peak_rss_mb, end_rss_mb=usage.rss_mb, end_pss_mb=usage.pss_mb,
+                          load_before=load_before,
                           load_after=os.getloadavg(), skipped=skipped)
 
 
