@@ -24,7 +24,7 @@ from edge_ai_ros.engines.registry import load_engine
 from edge_ai_ros.errors import ManifestError
 from edge_ai_ros.imaging.banded_resize import BandedResizer
 from edge_ai_ros.manifest import DecoderSpec, ModelManifest, load_manifest, verify_artifact
-from edge_ai_ros.preprocess import InputCanvas
+from edge_ai_ros.preprocess import BatchCanvas, InputCanvas, LetterboxTransform
 from edge_ai_ros.results import FrameResult, StageTimings
 
 _TASK_DECODERS = {"detection": "yolo", "classification": "classification", "segmentation": "segmentation"}
@@ -112,6 +112,45 @@ class Perception:
                                  postprocess_s=done - inferred),
         )
 
+    # ---- batches (many cameras; serving/batch_pipeline.py) -----------------------------------
+    @property
+    def batch_limit(self) -> int:
+        """The most frames one engine call takes (1 for a model exported with a fixed batch of 1)."""
+        return batch_limit(self._engine.info, self._input)
+
+    def batch_canvas(self, max_batch: int) -> BatchCanvas:
+        """A ring of input tensors of up to ``max_batch`` frames for :meth:`prepare_batch`."""
+        return BatchCanvas(self._manifest.preprocess, max_batch)
+
+    def prepare_batch(self, images: list[np.ndarray],
+                      canvas: BatchCanvas) -> tuple[np.ndarray, list[LetterboxTransform]]:
+        """Checked RGB images of any sizes, each letterboxed to the model input, stacked."""
+        tensor, transforms = canvas.fill(images, self._resizer)
+        if tensor.dtype.name != self._input.dtype:
+            tensor = tensor.astype(self._input.dtype)
+        return tensor, transforms
+
+    def infer_batch(self, tensor: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Run a stacked batch in as few engine calls as the engine allows; the outputs of each frame."""
+        limit = self.batch_limit
+        per_frame: list[dict[str, np.ndarray]] = []
+        for start in range(0, tensor.shape[0], limit):
+            chunk = tensor[start : start + limit]
+            outputs = self._engine.infer({self._input.name: chunk})
+            if chunk.shape[0] == 1:
+                per_frame.append(outputs)
+            else:
+                per_frame += [{name: out[i : i + 1] for name, out in outputs.items()} for i in range(chunk.shape[0])]
+        return per_frame
+
+    def decode(self, outputs: dict[str, np.ndarray], transform: LetterboxTransform,
+               timings: StageTimings) -> FrameResult:
+        """One frame's results from its engine outputs (batch item 0) with the given stage timings."""
+        decoded = self._decode(outputs, transform)
+        return FrameResult(
+            model_id=self._manifest.model_id, task=self._manifest.task, detections=decoded.detections,
+            classification=decoded.classification, mask=decoded.mask, timings=timings)
+
     def close(self) -> None:
         self._engine.close()
         if self._resizer is not None:
@@ -122,6 +161,20 @@ class Perception:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+MAX_BATCH = 64
+
+
+def batch_limit(info: EngineInfo, image_input: TensorSpec) -> int:
+    """Frames per engine call: 1 for a fixed batch dimension (the pipeline loads only batch 1 there);
+    for a dynamic one, when every output has a dynamic batch dimension too (so each frame's outputs
+    can be split off), the engine's ``max_batch`` detail (a TensorRT optimization profile) or MAX_BATCH."""
+    first = image_input.shape[0] if image_input.shape else 1
+    if isinstance(first, int) or not all(o.shape and isinstance(o.shape[0], str) for o in info.outputs):
+        return 1
+    profile = str(info.details.get("max_batch", "")).strip()
+    return max(1, min(MAX_BATCH, int(profile))) if profile.isdigit() else MAX_BATCH
 
 
 def _check_task(manifest: ModelManifest) -> None:

@@ -143,17 +143,63 @@ class InputCanvas:
              resizer: BandedResizer | None = None) -> tuple[np.ndarray, LetterboxTransform]:
         """RGB uint8 HxWx3 -> (the input tensor with batch 1, transform back to original pixels)."""
         _check_image(image)
-        spec = self._spec
-        new_w, new_h, pad_x, pad_y, transform = _placement(image.shape[1], image.shape[0], spec)
-        area = (pad_x, pad_y, new_w, new_h)
-        if area != self._area:
-            pad = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
-            _normalize_into(pad, spec, self._tensor[0])
-            self._area = area
-        rows, cols = slice(pad_y, pad_y + new_h), slice(pad_x, pad_x + new_w)
-        view = self._tensor[0, :, rows, cols] if spec.layout == "nchw" else self._tensor[0, rows, cols]
-        _normalize_into(_resize(image, new_w, new_h, spec.resample, resizer), spec, view)
+        self._area, transform = _fill_slot(self._tensor[0], self._area, image, self._spec, resizer)
         return self._tensor, transform
+
+
+Area = tuple[int, int, int, int]
+
+
+def _fill_slot(slot: np.ndarray, last: Area | None, image: np.ndarray, spec: PreprocessSpec,
+               resizer: BandedResizer | None) -> tuple[Area, LetterboxTransform]:
+    """Write ``image`` letterboxed into one batch item ``slot``; pad only when its area moved from ``last``."""
+    new_w, new_h, pad_x, pad_y, transform = _placement(image.shape[1], image.shape[0], spec)
+    area = (pad_x, pad_y, new_w, new_h)
+    if area != last:
+        pad = np.full((spec.height, spec.width, 3), spec.pad_value, dtype=np.uint8)
+        _normalize_into(pad, spec, slot)
+    rows, cols = slice(pad_y, pad_y + new_h), slice(pad_x, pad_x + new_w)
+    view = slot[:, rows, cols] if spec.layout == "nchw" else slot[rows, cols]
+    _normalize_into(_resize(image, new_w, new_h, spec.resample, resizer), spec, view)
+    return area, transform
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise InvalidInputError unless ``image`` is a non-empty RGB uint8 HxWx3 array."""
+    _check_image(image)
+
+
+class BatchCanvas:
+    """Input tensors of up to ``max_batch`` frames (e.g. one per camera), a ring of ``buffers`` of them.
+
+    As InputCanvas, each batch item keeps its camera's padding and only the image area is
+    written. The ring lets a pipeline fill the next batch while earlier ones are still queued
+    or running: a tensor is reused ``buffers`` calls later. Not thread-safe.
+    """
+
+    def __init__(self, spec: PreprocessSpec, max_batch: int, buffers: int = 4) -> None:
+        self._spec, self.max_batch = spec, max_batch
+        shape = (3, spec.height, spec.width) if spec.layout == "nchw" else (spec.height, spec.width, 3)
+        self._tensors = [np.empty((max_batch, *shape), dtype=np.float32) for _ in range(buffers)]
+        self._areas: list[list[Area | None]] = [[None] * max_batch for _ in range(buffers)]
+        self._next = 0
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self._spec
+
+    def fill(self, images: list[np.ndarray],
+             resizer: BandedResizer | None = None) -> tuple[np.ndarray, list[LetterboxTransform]]:
+        """RGB uint8 HxWx3 images (checked, at most max_batch) -> (tensor [len(images), ...], transforms)."""
+        if not 0 < len(images) <= self.max_batch:
+            raise ValueError(f"{len(images)} images for a canvas of {self.max_batch}")  # a caller bug
+        tensor, areas = self._tensors[self._next], self._areas[self._next]
+        self._next = (self._next + 1) % len(self._tensors)
+        transforms = []
+        for k, image in enumerate(images):
+            areas[k], transform = _fill_slot(tensor[k], areas[k], image, self._spec, resizer)
+            transforms.append(transform)
+        return tensor[: len(images)], transforms
 
 
 def preprocess(image: np.ndarray, spec: PreprocessSpec,

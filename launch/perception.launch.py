@@ -3,6 +3,12 @@
     ros2 launch edge_ai_ros perception.launch.py camera_topic:=/camera/image_raw \
         model:=/opt/models/detector.int8.plan.manifest.json backend:=tensorrt
 
+Several cameras on one node (one engine, frames batched across cameras; each NAME subscribes
+NAME/image_raw and NAME/image_raw/compressed and publishes NAME/detections; parameters
+camera_priorities, max_batch, batch_timeout_ms, max_age_ms in the params file)::
+
+    ros2 launch edge_ai_ros perception.launch.py cameras:=front,left,right,rear
+
 ``model:=`` also takes an ONNX file (``model:=yolov8n.onnx``): it is inspected (or its
 ``.onnx.manifest.json`` used) and compiled at FP32 for the backend, cached after the first start.
 

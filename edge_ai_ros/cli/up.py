@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from edge_ai_ros.errors import EdgeAiError, one_line
-from edge_ai_ros.ros.graph_spec import GraphOptions, NodeSpec, node_specs
+from edge_ai_ros.ros.graph_spec import GraphOptions, NodeSpec, node_specs, parse_cameras
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,10 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="", help="auto, onnxruntime, openvino or tensorrt; default: the "
                                                       "params file's")
     parser.add_argument("--camera-topic", default="image", help="image topic to subscribe (default: image)")
+    parser.add_argument("--cameras", default="", metavar="NAME,NAME,...",
+                        help="serve several cameras from one node (e.g. front,left,right,rear): each NAME "
+                             "subscribes NAME/image_raw and NAME/image_raw/compressed and publishes "
+                             "NAME/detections; frames are batched through one engine (docs/inference_node.md)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="[NODE.]NAME:=VALUE",
                         help="parameter override; bare names are inference_node's (repeatable)")
     parser.add_argument("--lifecycle-manager", action="store_true",
@@ -54,6 +58,7 @@ def options_from_args(args: argparse.Namespace, *, bag: str = "") -> GraphOption
     return GraphOptions(
         params_files=tuple(args.params) if args.params else default_params_files(),
         namespace=args.namespace, model=model, backend=args.backend, camera_topic=args.camera_topic,
+        cameras=parse_cameras(getattr(args, "cameras", "")),
         use_camera_source=bool(bag), bag=bag, use_lifecycle_manager=args.lifecycle_manager,
         overrides=tuple(args.param),
     )

@@ -76,8 +76,17 @@ class TensorRtEngine:
             backend=NAME, backend_version=str(trt.__version__),
             device=device, precision=precision,
             inputs=tuple(self._spec(n) for n in self._inputs), outputs=tuple(self._spec(n) for n in self._outputs),
-            details={"path": str(path), **(details or {})},
+            details={"path": str(path), **self._profile_batch(), **(details or {})},
         )
+
+    def _profile_batch(self) -> dict[str, str]:
+        """``max_batch``: the largest batch of the optimization profile when the batch is dynamic
+        (pipeline.batch_limit splits bigger batches across calls)."""
+        assert self._engine is not None
+        if not self._inputs or int(self._engine.get_tensor_shape(self._inputs[0])[0]) >= 0:
+            return {}
+        shapes = self._engine.get_tensor_profile_shape(self._inputs[0], 0)  # (min, opt, max) of profile 0
+        return {"max_batch": str(int(shapes[2][0]))}
 
     @staticmethod
     def _deserialize(runtime: trt.Runtime, path: Path, allow_host_code: bool) -> trt.ICudaEngine:

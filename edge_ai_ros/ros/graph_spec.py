@@ -49,6 +49,10 @@ LAUNCH_ARGUMENTS: tuple[LaunchArg, ...] = (
     LaunchArg(name="camera_topic", default="image",
               description="Camera image topic the node subscribes to (its compressed transport is "
                           "<camera_topic>/compressed); relative names resolve in the namespace"),
+    LaunchArg(name="cameras", default="",
+              description="Comma-separated camera names served by one inference node (e.g. front,left,right,rear): "
+                          "each NAME subscribes NAME/image_raw and NAME/image_raw/compressed and publishes "
+                          "NAME/detections; empty = the params file's cameras (default: one camera on camera_topic)"),
     LaunchArg(name="use_camera_source", default="false",
               description="Also start camera_source to replay a rosbag2 bag onto camera_topic"),
     LaunchArg(name="bag", default="", description="rosbag2 bag folder camera_source replays (use_camera_source)"),
@@ -81,6 +85,7 @@ class GraphOptions:
     model: str = ""
     backend: str = ""
     camera_topic: str = "image"
+    cameras: tuple[str, ...] = ()  # empty: the params file's (the inference node's ``cameras``)
     use_camera_source: bool = False
     bag: str = ""
     autostart: bool = True
@@ -103,6 +108,11 @@ def parse_bool(field_name: str, text: str) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise ConfigError(field_name, f"{text!r} is not a boolean", fix="use true or false")
+
+
+def parse_cameras(text: str) -> tuple[str, ...]:
+    """``front,left`` (or ``[front, left]``) -> ("front", "left"); the node checks the names at configure."""
+    return tuple(name.strip() for name in text.strip().strip("[]").split(",") if name.strip())
 
 
 def parse_value(text: str) -> Any:
@@ -187,6 +197,8 @@ def node_specs(options: GraphOptions) -> tuple[NodeSpec, ...]:
         overrides[node][name] = value
     inference = params_for(INFERENCE_NODE, ns, files)
     inference.update({k: v for k, v in (("model_manifest", options.model), ("backend", options.backend)) if v})
+    if options.cameras:
+        inference["cameras"] = list(options.cameras)
     inference["autostart"] = options.autostart and not options.use_lifecycle_manager
     inference.update(overrides[INFERENCE_NODE])
     remaps = _remaps(options.camera_topic)
@@ -216,6 +228,7 @@ def options_from_launch(values: Mapping[str, str], default_params_file: str) -> 
         model=values.get("model", ""),
         backend=values.get("backend", ""),
         camera_topic=values.get("camera_topic", "image") or "image",
+        cameras=parse_cameras(values.get("cameras", "")),
         use_camera_source=parse_bool("use_camera_source", values.get("use_camera_source", "false")),
         bag=values.get("bag", ""),
         autostart=parse_bool("autostart", values.get("autostart", "true")),

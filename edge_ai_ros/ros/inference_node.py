@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -36,15 +37,15 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from edge_ai_ros.errors import EdgeAiError, InvalidInputError
-from edge_ai_ros.msg import Classification as ClassificationMsg
-from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.ros import conversions, frame_timings
 from edge_ai_ros.ros.diagnostics import ServingContext, serving_status
 from edge_ai_ros.ros.frame_intake import FrameTopic
 from edge_ai_ros.ros.input_qos import AdaptiveIntake
 from edge_ai_ros.ros.model_loading import load_perception, model_info_msg, retune
+from edge_ai_ros.ros.multi_camera import CameraRun, NodeParts, policy_of
 from edge_ai_ros.ros.node_main import spin_node
+from edge_ai_ros.ros.outputs import INSTANCE_MASK_LAYOUTS, Outputs, create_outputs
 from edge_ai_ros.ros.params import (
     DECODER_PARAMS,
     NodeSettings,
@@ -68,8 +69,7 @@ _ROLLBACK_CHECK_S = 0.2
 _INPUT_POLL_S = 0.25  # publishers of the image topics are re-read this often (ros/input_qos.py)
 _PACE_WAIT_S = 0.05  # a swap warms up right after a frame ends, or after this long without frames
 
-
-INSTANCE_MASK_LAYOUTS = ("yolov8_seg",)  # detection layouts that also publish an instance-id mask
+__all__ = ["INSTANCE_MASK_LAYOUTS", "InferenceNode", "main"]
 
 
 class InferenceNode(LifecycleNode):
@@ -88,8 +88,10 @@ class InferenceNode(LifecycleNode):
         self._queue: FrameQueue[tuple[Any, float]] | None = None
         self._worker: threading.Thread | None = None
         self._intake: AdaptiveIntake | None = None
-        self._outputs: dict[str, Any] = {}
-        self._vision: Any = None
+        self._outputs = Outputs()  # the single camera's, or none with cameras
+        self._camera_outputs: dict[str, Outputs] = {}  # cameras: each one's, under NAME/
+        self._timings_pub: Any = None
+        self._cameras: CameraRun | None = None
         self._guard_change_state()
         self._side_group = MutuallyExclusiveCallbackGroup()
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -110,6 +112,7 @@ class InferenceNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             settings = read_settings(self)
+            policy_of(settings)  # the camera parameters, checked together (lengths, names)
             perception = load_perception(settings)
         except EdgeAiError as err:
             self.get_logger().error(f"configure failed: {err}")
@@ -121,6 +124,9 @@ class InferenceNode(LifecycleNode):
         self._swapper.reset(served)
         self._create_outputs(perception.manifest.task, settings,
                              instance_masks=perception.manifest.decoder.layout in INSTANCE_MASK_LAYOUTS)
+        if settings.cameras and perception.batch_limit < len(settings.cameras):
+            self.get_logger().info(f"the model takes batches of {perception.batch_limit}: {len(settings.cameras)} "
+                                   "cameras run in several engine calls (export a dynamic batch to batch them)")
         self._announce(perception, served)
         self.get_logger().info(
             f"configured: model {perception.model_id} ({perception.manifest.task}) on {perception.engine_info.backend}"
@@ -130,22 +136,37 @@ class InferenceNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self._require_settings()
-        self._queue = FrameQueue(policy=settings.drop_policy, capacity=settings.queue_size)
-        self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
-        self._worker.start()
-        self._intake = AdaptiveIntake(self, [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
-                                             FrameTopic(msg_type=CompressedImage, name="image/compressed",
-                                                        callback=self._on_frame)],
-                                      mode=settings.input_qos, depth=settings.qos_depth,
+        topics = self._start_cameras(settings) if settings.cameras else self._start_worker(settings)
+        self._intake = AdaptiveIntake(self, topics, mode=settings.input_qos, depth=settings.qos_depth,
                                       fallback=settings.qos_reliability, executor=settings.frame_executor)
         self._swapper.set_serving(True)
         # Everything loaded so far (model, rclpy, numpy) lives as long as the node: move it out of
         # the garbage collector's generations so collections during serving scan only new objects.
         gc.collect()
         gc.freeze()
-        self.get_logger().info(f"active: drop_policy={settings.drop_policy}, input QoS {self._intake.describe()}, "
+        frames = self._cameras.describe() if self._cameras is not None else f"drop_policy={settings.drop_policy}"
+        self.get_logger().info(f"active: {frames}, input QoS {self._intake.describe()}, "
                                f"frame executor {self._intake.executor_kind}")
         return super().on_activate(state)
+
+    def _start_worker(self, settings: NodeSettings) -> list[FrameTopic]:
+        """One camera: the frame queue and the worker thread; subscriptions image and image/compressed."""
+        self._queue = FrameQueue(policy=settings.drop_policy, capacity=settings.queue_size)
+        self._worker = threading.Thread(target=self._work, args=(self._queue,), name="inference_worker", daemon=True)
+        self._worker.start()
+        return [FrameTopic(msg_type=Image, name="image", callback=self._on_frame),
+                FrameTopic(msg_type=CompressedImage, name="image/compressed", callback=self._on_frame)]
+
+    def _start_cameras(self, settings: NodeSettings) -> list[FrameTopic]:
+        """Many cameras: the batcher and the batch pipeline (ros/multi_camera.py); two subscriptions each."""
+        policy, perception = policy_of(settings), self._slot.peek()
+        assert policy is not None  # settings.cameras is not empty
+        parts = NodeParts(node=self, slot=self._slot, stats=self._stats, log=self._log,
+                          settings=self._require_settings, outputs=self._camera_outputs, timings=self._timings_pub)
+        limit = perception.batch_limit if perception is not None else 1
+        self._cameras = CameraRun(parts, policy, engine_batch_limit=limit)
+        self._cameras.start()
+        return self._cameras.topics()
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_frames()
@@ -217,7 +238,7 @@ class InferenceNode(LifecycleNode):
                     return
                 result = perception.run(rgb)
                 ran = frame_timings.now()
-                self._publish(result, msg.header)
+                self._outputs.publish(result, msg.header)
                 published = frame_timings.now()
                 self._log.published(published, result.model_id, frame_confidence(result))
         except InvalidInputError as err:
@@ -228,9 +249,9 @@ class InferenceNode(LifecycleNode):
             self._stats.count("failed")
             self.get_logger().error(f"frame failed: {err}", throttle_duration_sec=_LOG_THROTTLE_S)
             return
-        if "frame_timings" in self._outputs:
+        if self._timings_pub is not None:
             stamp, t = msg.header.stamp, result.timings
-            self._outputs["frame_timings"].publish(frame_timings.to_msg(frame_timings.FrameTimes(
+            self._timings_pub.publish(frame_timings.to_msg(frame_timings.FrameTimes(
                 stamp_sec=stamp.sec, stamp_nanosec=stamp.nanosec, callback=received, dequeued=dequeued,
                 converted=converted, preprocess_s=t.preprocess_s, inference_s=t.inference_s,
                 postprocess_s=t.postprocess_s, ran=ran, published=published)))
@@ -239,41 +260,16 @@ class InferenceNode(LifecycleNode):
         self._stats.record(result.timings, node_total_s=published - received,
                            input_age_s=max(0, now_ns - stamp_ns) / 1e9)
 
-    def _publish(self, result: Any, header: Any) -> None:
-        if "detections" in self._outputs:
-            self._outputs["detections"].publish(conversions.to_detection_array(result, header))
-            if "instance_masks" in self._outputs:
-                self._outputs["instance_masks"].publish(conversions.to_mask_image(result, header))
-            if "detections_vision" in self._outputs:
-                self._outputs["detections_vision"].publish(
-                    conversions.to_detection2d_array(result, header, self._vision))
-        elif "classification" in self._outputs:
-            self._outputs["classification"].publish(conversions.to_classification(result, header))
-        elif "segmentation" in self._outputs:
-            self._outputs["segmentation"].publish(conversions.to_mask_image(result, header))
-
     # ---- resources ---------------------------------------------------------------------
     def _create_outputs(self, task: str, settings: NodeSettings, *, instance_masks: bool = False) -> None:
-        qos = output_qos()
-        if task == "detection":
-            self._outputs["detections"] = self.create_lifecycle_publisher(
-                DetectionArray, "detections", qos)
-            if instance_masks:  # mono8, pixel k = the k-th detection of the same frame (docs/detectors.md)
-                self._outputs["instance_masks"] = self.create_lifecycle_publisher(Image, "instance_masks", qos)
-            self._vision = conversions.load_vision_msgs() if settings.publish_vision_msgs else None
-            if settings.publish_vision_msgs and self._vision is None:
-                self.get_logger().warning("publish_vision_msgs is true but vision_msgs is not installed; skipped")
-            if self._vision is not None:
-                self._outputs["detections_vision"] = self.create_lifecycle_publisher(
-                    self._vision.Detection2DArray, "detections_vision", qos)
-        elif task == "classification":
-            self._outputs["classification"] = self.create_lifecycle_publisher(
-                ClassificationMsg, "classification", qos)
+        vision = settings.publish_vision_msgs
+        if settings.cameras:
+            self._camera_outputs = {cam: create_outputs(self, task, prefix=f"{cam}/", instance_masks=instance_masks,
+                                                        vision_msgs=vision) for cam in settings.cameras}
         else:
-            self._outputs["segmentation"] = self.create_lifecycle_publisher(Image, "segmentation", qos)
+            self._outputs = create_outputs(self, task, instance_masks=instance_masks, vision_msgs=vision)
         if settings.publish_frame_timings:
-            self._outputs["frame_timings"] = self.create_lifecycle_publisher(
-                Float64MultiArray, frame_timings.TOPIC, qos)
+            self._timings_pub = self.create_lifecycle_publisher(Float64MultiArray, frame_timings.TOPIC, output_qos())
 
     def _stop_frames(self) -> None:
         self._swapper.set_serving(False)  # a swap that is still loading will not install
@@ -281,6 +277,9 @@ class InferenceNode(LifecycleNode):
         intake, self._intake = self._intake, None
         if intake is not None:
             intake.close()
+        cameras, self._cameras = self._cameras, None
+        if cameras is not None:
+            self._stats.count("dropped", cameras.stop())
         queue, worker = self._queue, self._worker
         self._queue, self._worker = None, None
         if queue is not None:
@@ -290,10 +289,12 @@ class InferenceNode(LifecycleNode):
             worker.join(_WORKER_JOIN_S)
 
     def _release_configured(self) -> None:
-        for pub in self._outputs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._outputs = {}
-        self._vision = None
+        for outputs in (self._outputs, *self._camera_outputs.values()):
+            outputs.destroy(self)
+        self._camera_outputs = {}
+        if self._timings_pub is not None:
+            self.destroy_lifecycle_publisher(self._timings_pub)
+            self._timings_pub = None
         self._swapper.reset(None)
         self._slot.release()
         trim_heap()
@@ -388,13 +389,17 @@ class InferenceNode(LifecycleNode):
             backend=perception.engine_info.backend if perception is not None else "",
             image_publishers=intake.publisher_count if intake is not None else -1,
         )
-        now = self._stats.snapshot()
+        now, cameras = self._stats.snapshot(), self._cameras
+        if cameras is not None:  # frames dropped before the engine are counted per camera
+            now = replace(now, dropped=now.dropped + cameras.queue_drops())
         status = serving_status(ctx, now, self._last_snapshot)
         self._last_snapshot = now
         statuses = [status]
         intake = self._intake
         if intake is not None:  # the inputs' QoS choice and loss (ros/input_qos.py)
             statuses.append(intake.status(f"{ctx.name}/inputs", ctx.hardware_id))
+        if cameras is not None:  # per camera counts and batch sizes (ros/multi_camera.py)
+            statuses.append(cameras.status(f"{ctx.name}/cameras", ctx.hardware_id))
         self._diag_pub.publish(DiagnosticArray(header=_header_now(self), status=statuses))
 
     def _poll_inputs(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -30,7 +31,12 @@ __all__ = ["DECODER_PARAMS", "DEMO_MANIFEST", "NodeSettings", "as_overrides", "c
 _SPECS = {name: spec for name, _, spec in parameters()}
 
 
-def _param_type(value: object) -> int:
+_ARRAY_TYPES = {"string": Parameter.Type.STRING_ARRAY, "integer": Parameter.Type.INTEGER_ARRAY}
+
+
+def _param_type(value: object, items: str = "") -> int:
+    if items:
+        return int(_ARRAY_TYPES[items].value)
     if isinstance(value, bool):
         return int(ParameterType.PARAMETER_BOOL)
     if isinstance(value, int):
@@ -43,7 +49,7 @@ def _param_type(value: object) -> int:
 def descriptor(name: str, default: Any, spec: ParamSpec) -> ParameterDescriptor:
     """The ParameterDescriptor of one parameter: description, read-only, type and range."""
     desc = ParameterDescriptor(name=name, description=spec.description, read_only=spec.read_only)
-    desc.type = _param_type(default)
+    desc.type = _param_type(default, spec.items)
     bounds = spec.value_range
     if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
         desc.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
@@ -56,7 +62,20 @@ def descriptor(name: str, default: Any, spec: ParamSpec) -> ParameterDescriptor:
 def declare_parameters(node: Node) -> None:
     """Declare every parameter; values given as overrides (-p, params file, constructor) win."""
     for name, default, spec in parameters():
-        node.declare_parameter(name, default, descriptor(name, default, spec))
+        if spec.items:
+            _declare_array(node, name, default, spec)
+        else:
+            node.declare_parameter(name, default, descriptor(name, default, spec))
+
+
+def _declare_array(node: Node, name: str, default: tuple[Any, ...], spec: ParamSpec) -> None:
+    """A typed array parameter: rclpy infers an empty list's type as bytes, so declare the type, then the value."""
+    kind = _ARRAY_TYPES[spec.items]
+    node.declare_parameter(name, kind, descriptor(name, default, spec))
+    try:
+        node.get_parameter(name)
+    except ParameterUninitializedException:  # no override given: the default
+        node.set_parameters([Parameter(name, kind, list(default))])
 
 
 def as_overrides(values: Mapping[str, object]) -> list[Parameter]:

@@ -42,6 +42,7 @@ class ParamSpec:
     value_range: tuple[int, int] | tuple[float, float] | None = None  # inclusive
     choices: tuple[str, ...] = ()
     yaml_example: str = ""  # written commented out instead of the default (e.g. a path)
+    items: str = ""  # array parameters: "string" or "integer" (the default is then a tuple)
 
     @property
     def at_configure(self) -> bool:
@@ -53,17 +54,31 @@ class ParamSpec:
 
 
 def param(description: str, *, when: str, value_range: tuple[int, int] | tuple[float, float] | None = None,
-          choices: tuple[str, ...] = (), yaml_example: str = "") -> dict[str, ParamSpec]:
+          choices: tuple[str, ...] = (), yaml_example: str = "", items: str = "") -> dict[str, ParamSpec]:
     """Field metadata holding one parameter's definition: ``field(default=..., metadata=param(...))``."""
     if when not in WHEN:
         raise ConfigError("when", f"{when!r} is not one of {WHEN}")
     return {"param": ParamSpec(description=description, when=when, value_range=value_range, choices=choices,
-                               yaml_example=yaml_example)}
+                               yaml_example=yaml_example, items=items)}
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(name, f"{value!r} is not one of {', '.join(choices)}", fix=f"set {name} to one of {choices}")
+
+
+_ITEM_TYPES = {"string": str, "integer": int}
+
+
+def _as_array(name: str, value: Any, items: str) -> tuple[Any, ...]:
+    """A list (or rclpy's array) of ``items`` as a tuple; anything else is refused naming the parameter."""
+    kind = _ITEM_TYPES[items]
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ConfigError(name, f"{value!r} is not a list", fix=f"give a list of {items}s, e.g. [a, b] or []")
+    out = tuple(value)
+    if not all(isinstance(v, kind) and not isinstance(v, bool) for v in out):
+        raise ConfigError(name, f"{list(out)!r} is not a list of {items}s", fix=f"give {items} values only")
+    return out
 
 
 def _check_range(name: str, value: Any, bounds: tuple[int, int] | tuple[float, float]) -> None:
@@ -154,9 +169,30 @@ class NodeSettings:
         "How long a ~/swap_model answer waits for the new model's first output (to measure the output gap).",
         when="swap", value_range=(0.0, 10.0)))
 
+    cameras: tuple[str, ...] = field(default=(), metadata=param(
+        "Camera names served by this one node (docs/inference_node.md, Many cameras): each NAME subscribes NAME/image_raw and "
+        "NAME/image_raw/compressed and publishes NAME/detections (or the task's other outputs); frames of all "
+        "cameras run in batches through one engine. Empty: the single-camera node (image, image/compressed).",
+        when="configure", items="string", yaml_example="[front, left, right, rear]"))
+    camera_priorities: tuple[int, ...] = field(default=(), metadata=param(
+        "One priority per camera, in the order of cameras (higher is kept under overload: a batch takes "
+        "higher priorities first and sheds lower ones that do not fit); empty: all equal.",
+        when="configure", items="integer", yaml_example="[2, 1, 1, 1]"))
+    max_batch: int = field(default=0, metadata=param(
+        "Frames per engine call with cameras; 0: the number of cameras. Capped by the batch the engine "
+        "accepts (1 for a model exported with a fixed batch of 1).", when="configure", value_range=(0, 64)))
+    batch_timeout_ms: float = field(default=10.0, metadata=param(
+        "With cameras: a batch goes to the engine when max_batch frames wait, or this long after the first "
+        "waiting frame arrived, whichever comes first.", when="configure", value_range=(0.0, 1000.0)))
+    max_age_ms: float = field(default=200.0, metadata=param(
+        "With cameras: a frame received longer ago than this is dropped (too_old), never run.",
+        when="configure", value_range=(1.0, 60000.0)))
+
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
             spec, value = spec_of(item), getattr(self, item.name)
+            if spec.items:
+                object.__setattr__(self, item.name, _as_array(item.name, value, spec.items))
             if spec.choices:
                 _check_choice(item.name, value, spec.choices)
             if spec.value_range is not None:

@@ -81,8 +81,12 @@ def render_markdown() -> str:
     """The parameter table of docs/parameters.md."""
     rows = []
     for name, default, spec in parameters():
-        shown = "the demo detector" if spec.yaml_example else f"`{_yaml_value(default)}`"
-        cells = [f"`{name}`", type(default).__name__, shown, spec.when, _allowed(spec).replace("|", "\\|"),
+        if isinstance(default, tuple):
+            shown, kind = f"`{list(default)}`", f"{spec.items}[]"
+        else:
+            shown = "the demo detector" if spec.yaml_example else f"`{_yaml_value(default)}`"
+            kind = type(default).__name__
+        cells = [f"`{name}`", kind, shown, spec.when, _allowed(spec).replace("|", "\\|"),
                  spec.description.replace("|", "\\|")]
         rows.append("| " + " | ".join(cells) + " |")
     return MARKDOWN_HEADER + "\n".join(rows) + "\n"

@@ -107,6 +107,11 @@ class Harness:
         with self._lock:
             return next((m for m in self.detections.get(topic, []) if stamp_ns(m.header) == stamp), None)
 
+    def received(self, topic: str) -> list[DetectionArray]:
+        """A copy of everything received on ``topic`` so far (listen_detections first)."""
+        with self._lock:
+            return list(self.detections.get(topic, []))
+
     def latest_diagnostics(self, name: str) -> dict[str, str] | None:
         with self._lock:
             items = self.diagnostics.get(name, [])

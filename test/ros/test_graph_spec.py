@@ -116,3 +116,15 @@ def test_params_file_without_ros_parameters_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.yaml", "inference_node:\n  backend: auto\n")
     with pytest.raises(ConfigError, match="ros__parameters"):
         load_params_file(path)
+
+
+def test_cameras_reach_the_inference_node_from_launch_and_from_up() -> None:
+    module = _load_launch_module()
+    launched = module.graph_action_kwargs({"params_file": str(PARAMS), "cameras": "front, left,rear"}, "unused.yaml")
+    args = argparse.Namespace(params=[str(PARAMS)], namespace="", model="", backend="", camera_topic="image",
+                              param=[], lifecycle_manager=False, bag="", cameras="[front,left,rear]")
+    runner = node_specs(up.options_from_args(args))
+    assert [(s.lifecycle, module.node_action_kwargs(s)) for s in runner] == launched
+    assert launched[0][1]["parameters"][0]["cameras"] == ["front", "left", "rear"]
+    without = node_specs(GraphOptions(params_files=(str(PARAMS),)))
+    assert "cameras" not in without[0].parameters  # the params file's choice (none: one camera)

@@ -38,11 +38,13 @@ def _weights(box_shift: float = 0.0, objectness: float = 1.0) -> tuple[np.ndarra
 
 
 def build_detector(directory: Path, model_id: str = "tiny-detector", *, box_shift: float = 0.0,
-                   objectness: float = 1.0) -> Path:
+                   objectness: float = 1.0, dynamic_batch: bool = False) -> Path:
     """Write tiny.onnx and its manifest into ``directory``; return the manifest path.
 
-    ``box_shift`` moves every box's cx (input pixels), ``objectness`` scales every objectness.
+    ``box_shift`` moves every box's cx (input pixels), ``objectness`` scales every objectness;
+    ``dynamic_batch`` exports a "batch" first dimension (one engine call for many cameras).
     """
+    batch: int | str = "batch" if dynamic_batch else 1
     weight, bias = _weights(box_shift, objectness)
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["means"], axes=[2, 3], keepdims=0),
@@ -52,10 +54,10 @@ def build_detector(directory: Path, model_id: str = "tiny-detector", *, box_shif
     ]
     graph = helper.make_graph(
         nodes, "tiny_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, [1, ANCHORS, WIDTH])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, [batch, ANCHORS, WIDTH])],
         initializer=[numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias"),
-                     numpy_helper.from_array(np.array([1, ANCHORS, WIDTH], np.int64), "shape")],
+                     numpy_helper.from_array(np.array([-1 if dynamic_batch else 1, ANCHORS, WIDTH], np.int64), "shape")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -67,8 +69,8 @@ def build_detector(directory: Path, model_id: str = "tiny-detector", *, box_shif
         model_id=model_id, task="detection", labels=LABELS,
         preprocess=PreprocessSpec(width=SIZE, height=SIZE),
         decoder=DecoderSpec(kind="yolo"),
-        inputs=(TensorSpec(name="images", shape=(1, 3, SIZE, SIZE), dtype="float32"),),
-        outputs=(TensorSpec(name="predictions", shape=(1, ANCHORS, WIDTH), dtype="float32"),),
+        inputs=(TensorSpec(name="images", shape=(batch, 3, SIZE, SIZE), dtype="float32"),),
+        outputs=(TensorSpec(name="predictions", shape=(batch, ANCHORS, WIDTH), dtype="float32"),),
         artifact=ArtifactSpec(path="tiny.onnx", format="onnx", sha256=sha, size_bytes=onnx_path.stat().st_size),
         source_onnx_sha256=sha,
     )

@@ -318,6 +318,7 @@ def test_rollback_returns_to_the_previous_model(node_factory: Any, models: dict[
     node = node_factory("/t_swap_rollback", models["a"])
     refused = node.rollback()
     assert not refused.success and "no previous model" in refused.message
+    assert node.serving_model() == "model-a"  # active before the swap (the services answer before activation)
     swapped = node.swap(models["b"])
     assert swapped.success, swapped.message
     assert node.serving_model() == "model-b"
