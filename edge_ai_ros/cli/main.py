@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("edge_ai_ros.cli.cache", "list, verify (re-hash) or prune the engine cache"),
     "bench": ("edge_ai_ros.cli.bench", "benchmark engines: PyTorch vs every backend and precision"),
     "bench-node": ("edge_ai_ros.cli.bench_node", "benchmark the inference node with 30 Hz camera frames"),
+    "bench-cameras": ("edge_ai_ros.cli.bench_cameras", "benchmark N cameras: one batched node against N nodes"),
     "bench-swap": ("edge_ai_ros.cli.bench_swap", "hot-swap two models 20 times under 30 Hz frames and report"),
     "compress": ("edge_ai_ros.cli.compress", "prune, distil and quantize a model from a recipe"),
     "params": ("edge_ai_ros.cli.params", "print the inference node's documented params file or parameter table"),
