@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_ai_ros.cli.up import add_graph_arguments, describe, options_from_args
-from edge_ai_ros.errors import EdgeAiError
+from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.ros.graph_spec import node_specs
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -59,9 +59,15 @@ def _prepare_models(args: argparse.Namespace) -> Any:
     compiled = None
     if compressed.int8_shipped() or choice == "int8":
         max_drop = demo_models.DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
-        compiled = demo_models.compile_int8(bag=args.bag, backend=args.backend, cache_dir=args.cache_dir,
-                                           max_drop=max_drop)
-        print(f"edge-ai-ros demo: {compiled.describe()}", flush=True)
+        try:
+            compiled = demo_models.compile_int8(bag=args.bag, backend=args.backend, cache_dir=args.cache_dir,
+                                               max_drop=max_drop)
+        except EdgeAiError as err:
+            if choice == "int8":
+                raise
+            print(f"edge-ai-ros demo: no INT8 column: {one_line(err)}", flush=True)
+        else:
+            print(f"edge-ai-ros demo: {compiled.describe()}", flush=True)
     args.model = str(compiled.manifest if choice == "int8" and compiled else compressed.FP32_MANIFEST)
     return choice, compiled
 
@@ -171,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         paths = _write_report(args, collected)
     except EdgeAiError as err:
-        print(f"edge-ai-ros demo: {err}", file=sys.stderr)
+        print(f"edge-ai-ros demo: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
