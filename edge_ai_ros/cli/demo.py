@@ -17,11 +17,16 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_ai_ros.cli.up import add_graph_arguments, describe, options_from_args
 from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.ros.graph_spec import node_specs
+
+if TYPE_CHECKING:
+    from edge_ai_ros.cli.demo_models import CompiledModel
+    from edge_ai_ros.demo.run_report import DemoSummary, GroundTruthSet
+    from edge_ai_ros.demo.side_by_side import SideBySide
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEMO_BAG = ASSETS / "demo_bag"
@@ -45,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no live line once a second")
 
 
-def _prepare_models(args: argparse.Namespace) -> Any:
+def _prepare_models(args: argparse.Namespace) -> tuple[str, CompiledModel | None] | None:
     """Resolve --model: compile the INT8 demo model (cached), or point at the FP32 one; None for a user model."""
     from edge_ai_ros.cli import demo_models
     from edge_ai_ros.demo import compressed
@@ -129,7 +134,8 @@ def _write_report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[Path, 
     return paths if picked else paths[1:]
 
 
-def _compare(args: argparse.Namespace, run: dict[str, Any], summary: Any, truth: Any) -> Any:
+def _compare(args: argparse.Namespace, run: dict[str, Any], summary: DemoSummary,
+             truth: GroundTruthSet | None) -> SideBySide:
     """Both demo models over the bag's frames in process, on the runtime the node used."""
     from edge_ai_ros.demo import compressed
     from edge_ai_ros.demo import side_by_side as sbs
