@@ -9,13 +9,16 @@ run loads it without building.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_ai_ros.demo.compressed import INT8_MANIFEST, INT8_ONNX, INT8_REFERENCE, first_image_topic, int8_shipped
 from edge_ai_ros.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge_ai_ros.compiler.build import BuildOptions, BuildResult
 
 DEFAULT_MAX_DROP = 15.0  # gate points: QAT fine-tunes the weights, so it need not agree box for box
 GATE_SAMPLES = 75  # bag frames for the compiler; every 4th further frame is held out for the gate
@@ -45,19 +48,32 @@ class CompiledModel:
 def compile_int8(*, bag: str | Path, backend: str, cache_dir: str | Path,
                  max_drop: float = DEFAULT_MAX_DROP) -> CompiledModel:
     """Compile the shipped QAT model (kept INT8) with the bag's frames for the gate; cached."""
-    from edge_ai_ros.compiler.build import BuildOptions, build_engine
+    from edge_ai_ros.compiler.build import BuildOptions
     from edge_ai_ros.compiler.calibration_data import CalibrationConfig
 
     if not int8_shipped():
         raise ConfigError("model", f"no compressed demo detector in {INT8_MANIFEST.parent}",
                           fix="serve --model fp32, or ship one with scripts/ship_compressed_demo.py")
     calibration = CalibrationConfig(source=str(bag), topic=first_image_topic(bag), max_samples=GATE_SAMPLES)
-    result = build_engine(BuildOptions(
+    options = BuildOptions(
         onnx_path=str(INT8_ONNX), precision="int8", backend=backend or "auto", calibration=calibration,
-        max_drop=max_drop, cache_dir=str(cache_dir), reference_onnx=str(INT8_REFERENCE)))
+        max_drop=max_drop, cache_dir=str(cache_dir), reference_onnx=str(INT8_REFERENCE))
+    result = _builder_for(options)(options)
     if result.manifest.precision != "int8":
         raise ConfigError("model", f"the compiler built {result.manifest.precision}, not int8",
                           fix="re-ship the QAT variant (its ONNX must hold QuantizeLinear/DequantizeLinear)")
     return CompiledModel(manifest=Path(result.manifest_path), backend=result.manifest.backend,
                          cache_hit=result.cache_hit, cache_key=result.cache_key, gate=result.manifest.accuracy,
                          size_bytes=result.manifest.artifact.size_bytes)
+
+
+def _builder_for(options: BuildOptions) -> Callable[[BuildOptions], BuildResult]:
+    """On CPUs ``auto`` builds every CPU backend and keeps the fastest (build_engine). Where auto
+    means TensorRT, which refuses u8 (asymmetric) QAT models, the next backend builds it (fallback)."""
+    from edge_ai_ros.compiler.backend_builders import choose_builder
+    from edge_ai_ros.compiler.build import build_engine
+    from edge_ai_ros.compiler.fallback import build_with_fallback
+
+    if options.backend == "auto" and choose_builder("auto", "int8", options.tensorrt).name == "tensorrt":
+        return build_with_fallback
+    return build_engine
