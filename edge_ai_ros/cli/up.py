@@ -13,15 +13,16 @@ import sys
 from edge_ai_ros.errors import EdgeAiError, one_line
 from edge_ai_ros.ros.graph_spec import GraphOptions, NodeSpec, node_specs, parse_cameras
 
+MODEL_HELP = "model manifest (*.manifest.json), or an .onnx file (inspected and compiled at FP32, cached); default: the params file's"
 
-def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+
+def add_graph_arguments(parser: argparse.ArgumentParser, *, model_help: str = MODEL_HELP) -> None:
     """Options that mirror the launch file's arguments (graph_spec.LAUNCH_ARGUMENTS)."""
     parser.add_argument("--params", action="append", default=None, metavar="YAML",
                         help="ROS params file for the nodes (repeatable, later files win); "
                              "default: config/perception.yaml")
     parser.add_argument("--namespace", default="", help="namespace of every node")
-    parser.add_argument("--model", default="", help="model manifest (*.manifest.json), or an .onnx file (inspected "
-                                                    "and compiled at FP32, cached); default: the params file's")
+    parser.add_argument("--model", default="", help=model_help)
     parser.add_argument("--backend", default="", help="auto, onnxruntime, openvino or tensorrt; default: the "
                                                       "params file's")
     parser.add_argument("--camera-topic", default="image", help="image topic to subscribe (default: image)")

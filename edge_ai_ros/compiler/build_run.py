@@ -58,6 +58,9 @@ class BuildOptions:
     cache_dir: str = ".cache/engines"
     out_dir: str = ""
     tensorrt: TensorRtOptions = field(default_factory=TensorRtOptions)
+    # the FP32 model the accuracy gate compares with; "" = the source itself (run at FP32). A QAT
+    # model's source is already INT8, so its float parent is the honest reference.
+    reference_onnx: str = ""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -145,8 +148,18 @@ class _Run:
             onnx_sha256=source.sha256, precision=self.precision, backend=builder.name, backend_version=builder.version(),
             device=builder.device(), calibration=calibration,
             shape_profiles={t.name: list(t.shape) for t in source.inputs} | builder.shape_profiles(source.inputs),
-            flags=builder.flags(self.precision) | {"max_drop": o.max_drop},
+            flags=builder.flags(self.precision) | {"max_drop": o.max_drop} | self._reference_flag(),
         )
+
+    def _reference_flag(self) -> dict[str, str]:
+        """The gate's reference model is part of the key: another reference may refuse the engine."""
+        if not self.options.reference_onnx:
+            return {}
+        try:
+            return {"gate_reference_sha256": file_sha256(self.options.reference_onnx)}
+        except OSError as err:
+            raise ConfigError("reference_onnx", f"cannot read {self.options.reference_onnx}: {err}",
+                              fix="pass the FP32 ONNX model the gate should compare with") from err
 
     def _build(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                key_inputs: CacheKeyInputs) -> CacheEntry:
@@ -209,7 +222,7 @@ class _Run:
 
         self.step("validating", 0.8, f"{len(calib.holdout)} held-out frames against FP32")
         try:  # both engines are closed after the gate: GPU buffers and streams must not leak per build
-            with closing(OnnxRuntimeBuilder().open(source.path, "fp32")) as reference, \
+            with closing(OnnxRuntimeBuilder().open(self._reference_path(source), "fp32")) as reference, \
                     closing(builder.open(artifact, self.precision)) as candidate:
                 report = run_gate(
                     task=source.task, decoder=source.decoder, labels=source.labels, input_name=source.input_name,
@@ -225,6 +238,9 @@ class _Run:
                                     fix="keep sensitive layers (--keep-layers/--auto-keep), try another "
                                         "--calib-method, or raise --max-drop")
         return report
+
+    def _reference_path(self, source: SourceModel) -> Path:
+        return Path(self.options.reference_onnx) if self.options.reference_onnx else source.path
 
     def _manifest(self, source: SourceModel, builder: BackendBuilder, calib: CalibrationSet | None,
                   key_inputs: CacheKeyInputs, artifact: Path, fmt: str, gate: GateReport | None,

@@ -99,6 +99,7 @@ class DemoSummary:
     engine_ms: dict[str, float]  # the node's own p50/p99 engine time (its diagnostics), where it reported them
     detections_per_class: dict[str, int]
     map50: dict[str, Any] | None
+    comparison: dict[str, Any] | None = None  # FP32 vs INT8 side by side (demo/side_by_side.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"

@@ -101,3 +101,76 @@ def test_demo_command_writes_sheet_and_summary(bag_and_model: tuple[Path, Path],
     assert (out / "contact_sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "frames published / answered | 12 / 12" in (out / "summary.md").read_text()
     assert str(out / "contact_sheet.png") in proc.stdout
+
+
+def _demo_bag_head(folder: Path, frames: int) -> Path:
+    """The first ``frames`` frames of the shipped demo bag, with their ground truth."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Writer
+
+    from edge_ai_ros.demo.compressed import ASSETS
+
+    source = ASSETS / "demo_bag"
+    with AnyReader([source]) as reader, Writer(folder, version=9) as writer:
+        conn = reader.connections[0]
+        out = writer.add_connection(conn.topic, conn.msgtype, typestore=reader.typestore)
+        for index, (_, t_ns, raw) in enumerate(reader.messages(connections=[conn])):
+            if index == frames:
+                break
+            writer.write(out, t_ns, raw)
+    truth = json.loads((source / "ground_truth.json").read_text())
+    truth["frames"] = truth["frames"][:frames]
+    (folder / "ground_truth.json").write_text(json.dumps(truth))
+    return folder
+
+
+def _demo(bag: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    overrides = [arg for pair in (("-p", o) for o in NO_LOSS) for arg in pair]
+    return _cli("demo", "--bag", str(bag), "--out", str(out), "--quiet", "--backend", "onnxruntime",
+                *overrides, *args, timeout_s=180.0)
+
+
+def test_demo_serves_the_compressed_int8_model_by_default(tmp_path: Path) -> None:
+    from edge_ai_ros.cli.demo_models import DEFAULT_MAX_DROP, compile_int8
+    from edge_ai_ros.demo.compressed import int8_shipped
+
+    if not int8_shipped():
+        pytest.skip("no compressed demo detector shipped (scripts/ship_compressed_demo.py)")
+    bag, cache = _demo_bag_head(tmp_path / "bag", 16), tmp_path / "cache"
+    first = compile_int8(bag=bag, backend="onnxruntime", cache_dir=cache, max_drop=DEFAULT_MAX_DROP)
+    proc = _demo(bag, tmp_path / "out", "--cache-dir", str(cache))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cache hit, loaded without building" in proc.stdout and first.cache_key[:12] in proc.stdout
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model_id"].startswith("demo_detector_int8-") and summary["frames_answered"] == 16
+    columns = {c["label"]: c for c in summary["comparison"]["columns"]}
+    assert set(columns) == {"fp32", "int8"} and columns["int8"]["served"] and not columns["fp32"]["served"]
+    assert summary["comparison"]["backend"] == "onnxruntime" and summary["comparison"]["frames"] == 16
+    for column in columns.values():
+        assert column["map50_in_process"] is not None and column["engine_ms_p50_in_process"] > 0
+        assert column["parameters"] > 0 and column["size_bytes"] > 0
+    assert columns["int8"]["map50_live"] == summary["map50"]["map"] and columns["fp32"]["map50_live"] is None
+    assert columns["int8"]["parameters"] < columns["fp32"]["parameters"]
+    assert columns["int8"]["size_bytes"] < columns["fp32"]["size_bytes"]
+    assert "| | FP32 | INT8 (served) |" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_demo_still_serves_the_fp32_model_on_request(tmp_path: Path) -> None:
+    from edge_ai_ros.demo.compressed import FP32_MANIFEST, int8_shipped
+    from edge_ai_ros.manifest import load_manifest
+
+    bag = _demo_bag_head(tmp_path / "bag", 16)
+    proc = _demo(bag, tmp_path / "out", "--model", "fp32", "--cache-dir", str(tmp_path / "cache"), "--max-drop", "100")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model_id"] == load_manifest(FP32_MANIFEST).model_id and summary["frames_answered"] == 16
+    columns = {c["label"]: c for c in summary["comparison"]["columns"]}
+    assert columns["fp32"]["served"] and columns["fp32"]["map50_live"] == summary["map50"]["map"]
+    assert set(columns) == ({"fp32", "int8"} if int8_shipped() else {"fp32"})
+
+
+def test_demo_help_documents_the_model_choice() -> None:
+    proc = _cli("demo", "--help", timeout_s=30.0)
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode == 0 and "int8: the compressed demo detector" in text
+    assert "fp32: the FP32 baseline" in text and "--cache-dir" in text
