@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from edge_ai_ros.compression.classification_task import ClassificationTask
 from edge_ai_ros.compression.detection_task import DetectionTask
@@ -151,11 +152,24 @@ def _check_forward(model: nn.Module, example: torch.Tensor, field_name: str, wha
                           fix="set input_shape to what the model takes") from err
 
 
+def _in_process(data: Iterable[object]) -> Iterable[object]:
+    """A DataLoader that reads its first batch without starting worker processes.
+
+    One batch does not need them, and forked workers leave torch's SIGCHLD handler behind in the
+    calling process: a long-lived caller (a test session, a notebook) that started subprocesses
+    afterwards crashed in CPython (measured: a segfault in the next ``subprocess.run``).
+    """
+    if isinstance(data, DataLoader) and data.num_workers:
+        data = copy.copy(data)
+        data.num_workers = 0  # allowed after construction; the sampler and collate_fn stay the same
+    return data
+
+
 def _first(data: Iterable[object], field_name: str) -> tuple[torch.Tensor, Any]:
     if not isinstance(data, Iterable):
         raise ConfigError(field_name, f"returned {type(data).__name__}, not an iterable of batches",
                           fix="return a DataLoader or a list of (inputs, targets)")
-    for batch in data:
+    for batch in _in_process(data):
         return split_batch(batch, field_name)
     raise ConfigError(field_name, "gave no batches", fix="return a non-empty data set")
 
