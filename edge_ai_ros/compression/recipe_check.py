@@ -160,8 +160,9 @@ def _in_process(data: Iterable[object]) -> Iterable[object]:
     afterwards crashed in CPython (measured: a segfault in the next ``subprocess.run``).
     """
     if isinstance(data, DataLoader) and data.num_workers:
-        data = copy.copy(data)
-        data.num_workers = 0  # allowed after construction; the sampler and collate_fn stay the same
+        single: DataLoader[Any] = copy.copy(data)
+        single.num_workers = 0  # allowed after construction; the sampler and collate_fn stay the same
+        return single
     return data
 
 
