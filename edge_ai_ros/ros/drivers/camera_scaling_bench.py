@@ -51,6 +51,7 @@ from edge_ai_ros.ros.spin_thread import SpinThread
 BATCHED_NODE = "/inference_node"
 CAMERAS_PARAMETER = "cameras"
 _POLL_S = 0.02
+_ASK_AGAIN_S = 3.0  # seconds before a list_parameters request is sent again
 _DIAGNOSTICS_PERIOD_S = 0.5
 _DIAGNOSTICS_WAIT_S = 3.0
 
@@ -151,13 +152,18 @@ class _Client(Node):
     def declared_parameters(self, node: str, timeout_s: float) -> list[str] | None:
         """Names the running ``node`` declares (its list_parameters service); None if it never answered."""
         client = self.create_client(ListParameters, f"{node}/list_parameters")
+        deadline = time.monotonic() + timeout_s
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 return None
-            future = client.call_async(ListParameters.Request())
-            if not _poll(future.done, timeout_s) or future.result() is None:
-                return None
-            return list(future.result().result.names)
+            # Asked again every few seconds: a service can answer before its reply writer has matched
+            # this client's reader, and Fast DDS then drops the reply ("failed to send response").
+            while (left := deadline - time.monotonic()) > 0:
+                future = client.call_async(ListParameters.Request())
+                if _poll(future.done, min(left, _ASK_AGAIN_S)) and future.result() is not None:
+                    return list(future.result().result.names)
+                client.remove_pending_request(future)
+            return None
         finally:
             self.destroy_client(client)
 
