@@ -33,6 +33,7 @@ from std_msgs.msg import Empty
 from edge_ai_ros.bags.source import COMPRESSED as COMPRESSED_TYPE
 from edge_ai_ros.bags.source import IMAGE as IMAGE_TYPE
 from edge_ai_ros.errors import BagError, ConfigError, EdgeAiError
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.qos import image_qos
 from edge_ai_ros.ros.source_params import SourceConfig, declare_source_parameters, read_source_config
 
@@ -219,13 +220,13 @@ class CameraSource(Node):
         sec, nanosec = now.seconds_nanoseconds()
         if isinstance(prepared, bytes):
             self._publisher.publish(restamp_cdr(prepared, sec, nanosec) if self.config.restamp else prepared)
-            stamp_ns = now.nanoseconds if self.config.restamp else _cdr_stamp_ns(prepared)
+            sent_ns = now.nanoseconds if self.config.restamp else _cdr_stamp_ns(prepared)
         else:
             if self.config.restamp:
                 prepared.header.stamp = now.to_msg()
-            stamp_ns = prepared.header.stamp.sec * 1_000_000_000 + prepared.header.stamp.nanosec
+            sent_ns = stamp_ns(prepared.header.stamp)
             self._publisher.publish(prepared)
-        self.published.append(PublishedFrame(index=index, bag_time_ns=bag_ns, stamp_ns=stamp_ns,
+        self.published.append(PublishedFrame(index=index, bag_time_ns=bag_ns, stamp_ns=sent_ns,
                                              published_at=time.monotonic()))
 
     def _finish(self) -> None:

@@ -10,6 +10,7 @@ import array
 from types import ModuleType
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -19,6 +20,11 @@ from edge_ai_ros.msg import Classification as ClassificationMsg
 from edge_ai_ros.msg import Detection as DetectionMsg
 from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.results import FrameResult
+
+
+def stamp_ns(stamp: Time) -> int:
+    """A header stamp as integer nanoseconds (the key that matches an output to its input frame)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def image_to_rgb(msg: Image, *, max_pixels: int) -> np.ndarray:

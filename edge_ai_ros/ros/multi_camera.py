@@ -24,6 +24,7 @@ from edge_ai_ros.errors import EdgeAiError, InvalidInputError
 from edge_ai_ros.pipeline import Perception
 from edge_ai_ros.results import FrameResult
 from edge_ai_ros.ros import conversions, frame_timings
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.frame_intake import FrameTopic
 from edge_ai_ros.ros.outputs import Outputs
 from edge_ai_ros.serving.batch_pipeline import BatchPipeline, BatchTimes, Hooks
@@ -134,9 +135,9 @@ class CameraRun:
                 dequeued=times.taken, converted=times.prepared, preprocess_s=t.preprocess_s,
                 inference_s=t.inference_s, postprocess_s=t.postprocess_s, ran=times.ran, published=published)))
         now_ns = parts.node.get_clock().now().nanoseconds
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        frame_ns = stamp_ns(header.stamp)
         parts.stats.record(result.timings, node_total_s=published - frame.received,
-                           input_age_s=max(0, now_ns - stamp_ns) / 1e9)
+                           input_age_s=max(0, now_ns - frame_ns) / 1e9)
 
     def _rejected(self, frame: Frame[Image | CompressedImage], err: InvalidInputError) -> None:
         self._parts.stats.reject(str(err))  # the text starts with the field, as the single-camera node's

@@ -9,7 +9,6 @@ real: a best-effort publisher on Fast DDS defaults cannot pass 640x480 rgb8 fram
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,29 +19,17 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("edge_ai_ros.msg")
 
-from node_harness import Harness, init_context, stamp_ns, wait_for  # noqa: E402
+from node_harness import Harness, stamp_ns, wait_for  # noqa: E402
 from ros_harness import FASTDDS_PROFILE, make_ros_env  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
 from edge_ai_ros.ros.drivers.stock_camera import CameraSettings, camera_args  # noqa: E402
-from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
 
 AUTO_NS = "/t_qos"
 FIXED_NS = "/t_qos_fixed"
 CAMERA_TIMEOUT_S = 90.0
 SWITCH_FRAMES = 3
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    apply_ros_env_defaults()
-    context = init_context(int(os.environ.get("ROS_DOMAIN_ID", "0")))
-    h = Harness(context)
-    h.listen_diagnostics()
-    yield h
-    h.close()
-    rclpy.try_shutdown(context=context)
 
 
 def _node(tmp: Path, namespace: str, harness: Harness, **params: Any) -> Any:

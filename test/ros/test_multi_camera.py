@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("edge_ai_ros.msg")
 
-from node_harness import Harness, header, image_msg, init_context, stamp_ns, wait_for  # noqa: E402
+from node_harness import Harness, header, image_msg, stamp_ns, wait_for  # noqa: E402
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 from tiny_detector import build_detector  # noqa: E402
 
@@ -23,7 +22,6 @@ from edge_ai_ros.imaging.compressed import decode_compressed, encode_compressed 
 from edge_ai_ros.imaging.raw import RawImage, decode_raw, encode_raw  # noqa: E402
 from edge_ai_ros.pipeline import Perception  # noqa: E402
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node  # noqa: E402
-from edge_ai_ros.ros.environment import apply_ros_env_defaults  # noqa: E402
 
 BACKEND = "onnxruntime"
 NS = "/t_multi"
@@ -42,17 +40,6 @@ def _scene(seed: int, width: int, height: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_detector(tmp_path_factory.mktemp("model"), dynamic_batch=True)
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    apply_ros_env_defaults()
-    context = init_context(int(os.environ.get("ROS_DOMAIN_ID", "0")))
-    h = Harness(context)
-    h.listen_diagnostics()
-    yield h
-    h.close()
-    rclpy.try_shutdown(context=context)
 
 
 def _start(tmp: Path, name: str, manifest: Path, namespace: str = NS, **params: Any) -> Any:

@@ -34,6 +34,7 @@ from rclpy.node import Node
 
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.drivers.stock_camera import CameraSettings, camera_args
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
@@ -87,7 +88,7 @@ class _Client(Node):
     def _on_detections(self, ns: str) -> Callable[[DetectionArray], None]:
         def keep(msg: DetectionArray) -> None:
             now = time.time_ns()
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp = stamp_ns(msg.header.stamp)
             with self.lock:
                 self.answers[ns].setdefault(stamp, now)
 

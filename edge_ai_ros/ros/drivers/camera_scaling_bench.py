@@ -42,6 +42,7 @@ from edge_ai_ros.benchmarks.camera_scaling import (
 from edge_ai_ros.benchmarks.camera_scaling_report import MODES, CaseResult, FixedRun
 from edge_ai_ros.errors import ConfigError, EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.drivers.camera_player_process import PlayerProcess
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
@@ -132,7 +133,7 @@ class _Client(Node):
     def _keep(self, name: str) -> Callable[[DetectionArray], None]:
         def keep(msg: DetectionArray) -> None:
             now = time.time_ns()
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp = stamp_ns(msg.header.stamp)
             with self.lock:
                 self.answers[name].setdefault(stamp, now)
 

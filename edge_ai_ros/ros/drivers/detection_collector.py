@@ -15,6 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
 from edge_ai_ros.results import Detection
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.qos import output_qos
 
 
@@ -45,7 +46,7 @@ def _as_received(msg: Any, received_ns: int) -> ReceivedDetections:
     dets = tuple(Detection(class_id=int(d.class_id), label=str(d.label), score=float(d.score),
                            box=(float(d.x_min), float(d.y_min), float(d.x_max), float(d.y_max)))
                  for d in msg.detections)
-    return ReceivedDetections(stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec, received_ns=received_ns,
+    return ReceivedDetections(stamp_ns=stamp_ns(stamp), received_ns=received_ns,
                               frame_id=str(msg.header.frame_id), model_id=str(msg.model_id), detections=dets)
 
 

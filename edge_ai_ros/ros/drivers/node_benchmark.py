@@ -36,6 +36,7 @@ from edge_ai_ros.benchmarks.node_report import BenchResult, FrameLog, baseline_r
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
 from edge_ai_ros.ros import frame_timings
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
@@ -81,7 +82,7 @@ class _Client(Node):
 
     def _on_detections(self, msg: DetectionArray) -> None:
         now = frame_timings.now()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_ns(msg.header.stamp)
         with self.lock:
             if stamp in self.sent:
                 self.logs[NAMESPACE].received[stamp] = now

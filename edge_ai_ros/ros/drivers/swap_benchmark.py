@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 from edge_ai_ros.benchmarks.swap_report import SwapBenchResult
 from edge_ai_ros.errors import EdgeAiError
 from edge_ai_ros.msg import DetectionArray
+from edge_ai_ros.ros.conversions import stamp_ns
 from edge_ai_ros.ros.drivers.node_process import NodeLaunch, start_node, stop_node
 from edge_ai_ros.ros.environment import apply_ros_env_defaults
 from edge_ai_ros.ros.qos import image_qos, output_qos
@@ -67,7 +68,7 @@ class _Client(Node):
 
     def _on_answer(self, msg: DetectionArray) -> None:
         with self._lock:
-            self.answers.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg.model_id,
+            self.answers.append((stamp_ns(msg.header.stamp), msg.model_id,
                                  time.monotonic()))
 
     def start_stream(self) -> None:
