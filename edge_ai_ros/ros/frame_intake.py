@@ -13,6 +13,8 @@ one (parameter ``frame_executor``).
 The helper node is ``<node>_frames`` in the node's namespace. It ignores the process's
 command-line arguments (``-r __node:=x`` would otherwise give it the node's name) and
 subscribes to the topic names resolved by the main node, so remaps and namespaces apply.
+Subscriptions can be added and removed while frames flow (:meth:`FrameIntake.call`): the
+spin thread does it between two waits.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from rclpy.subscription import Subscription
 
 from edge_ai_ros.ros.spin_thread import SpinThread
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,16 +51,32 @@ class FrameIntake:
         self._node = Node(f"{parent.get_name()}_frames", namespace=parent.get_namespace(), context=parent.context,
                           use_global_arguments=False, start_parameter_services=False,
                           enable_rosout=False)
-        for topic in topics:
-            self._node.create_subscription(topic.msg_type, parent.resolve_topic_name(topic.name), topic.callback,
-                                           topic.qos or qos, event_callbacks=topic.events)
+        self._resolve, self._qos = parent.resolve_topic_name, qos
+        self.subscriptions = [self.create(topic) for topic in topics]  # as made, in the order of ``topics``
         self._spinner = SpinThread(self._node, kind=executor, name="frame_intake")
         self._closing = threading.Lock()  # publisher_count (diagnostics thread) vs close(): never a destroyed handle
         self._closed = False
 
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the frame thread between two waits, where :meth:`create` and :meth:`destroy`
+        may change the subscriptions while frames flow; it runs serially with the frame callbacks."""
+        with self._closing:  # publisher_count (diagnostics thread) never reads a destroyed handle
+            if self._closed:
+                raise RuntimeError("the frame intake is closed")
+            return self._spinner.call(fn)
+
+    def create(self, topic: FrameTopic) -> Subscription:
+        """One more subscription (made by the constructor, or inside :meth:`call`)."""
+        return self._node.create_subscription(topic.msg_type, self._resolve(topic.name), topic.callback,
+                                              topic.qos or self._qos, event_callbacks=topic.events)
+
+    def destroy(self, subscription: Subscription) -> None:
+        """Destroy one subscription (inside :meth:`call`)."""
+        self._node.destroy_subscription(subscription)
+
     @property
     def topic_names(self) -> list[str]:
-        return [sub.topic_name for sub in self._node.subscriptions]
+        return list(dict.fromkeys(sub.topic_name for sub in self._node.subscriptions))
 
     @property
     def publisher_count(self) -> int:
@@ -65,7 +86,10 @@ class FrameIntake:
         with self._closing:
             if self._closed:
                 return -1
-            return sum(sub.get_publisher_count() for sub in self._node.subscriptions)
+            matched: dict[str, int] = {}  # per topic: while one is re-made, two subscriptions see one publisher
+            for sub in list(self._node.subscriptions):
+                matched[sub.topic_name] = max(matched.get(sub.topic_name, 0), sub.get_publisher_count())
+            return sum(matched.values())
 
     @property
     def executor_kind(self) -> str:

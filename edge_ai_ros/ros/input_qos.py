@@ -6,8 +6,12 @@
   of the topic offers reliable, else best effort (a reliable reader would not match a
   best-effort writer); transient local only when every publisher offers it. Without
   publishers the subscription uses ``qos_reliability``. The publishers are polled on a timer
-  and the subscriptions are made again when the choice changes (a driver restarted with
-  other settings, a second camera on the topic).
+  and the subscription is made again when the choice changes (a driver restarted with
+  other settings, a second camera on the topic). It is made before it breaks: the new
+  subscription is made while the old one still takes frames, each frame is passed on once
+  (same stamp, frame_id and size: the same frame), and the old one is destroyed once the new
+  one has delivered frames (or after a few seconds without). So the switch a stock reliable
+  driver causes when it appears after the node loses no frame.
 - ``reliable`` / ``best_effort``: fixed, depth ``qos_depth``; a publisher that does not match
   is reported (diagnostics ERROR, a log line), not followed.
 - ``sensor_data``: rclpy's sensor-data profile (best effort, keep last 5, volatile).
@@ -21,22 +25,28 @@ comes from the subscription's message_lost event and from gaps in the header sta
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.subscription import Subscription
 
 from edge_ai_ros.ros.frame_intake import FrameIntake, FrameTopic
 from edge_ai_ros.ros.qos import image_qos
 from edge_ai_ros.serving import input_health
 
 _CAUSE_LOG_PERIOD_S = 60.0
+_RETIRE_AFTER_FRAMES = 2  # the new subscription delivered this many frames: the old one is destroyed
+_RETIRE_AFTER_S = 3.0  # or this long after the switch (a publisher that went quiet); then repeats are forgotten
+_RECENT_FRAMES = 64  # frames remembered for a transient-local successor (history depths are smaller)
+FrameKey = tuple[int, int, str, int]  # header stamp (sec, nanosec), frame_id, payload size
 # two tables: the policies are IntEnums with overlapping values (RELIABLE == TRANSIENT_LOCAL == 1)
 _RELIABILITY_NAMES = {ReliabilityPolicy.RELIABLE: "reliable", ReliabilityPolicy.BEST_EFFORT: "best_effort"}
 _DURABILITY_NAMES = {DurabilityPolicy.TRANSIENT_LOCAL: "transient_local", DurabilityPolicy.VOLATILE: "volatile"}
@@ -102,6 +112,44 @@ class _Input:
     last_snapshot: input_health.InputSnapshot = input_health.EMPTY_INPUT
     level: int = input_health.OK
     cause_logged_at: float = -_CAUSE_LOG_PERIOD_S
+    # the QoS switch, make before break (only the frame thread touches these: FrameIntake.call)
+    subscription: Subscription | None = None
+    generation: int = 0  # of ``subscription``; callbacks of older ones are told apart by it
+    retiring: Subscription | None = None  # the one it replaced, while it still takes frames
+    retiring_generation: int = -1  # its generation; frames of any other (a destroyed one's late events) are dropped
+    switched_at: float = 0.0
+    new_frames: int = 0  # frames the current subscription delivered since the switch (repeats too)
+    passed_by_old: collections.Counter[FrameKey] = field(default_factory=collections.Counter)
+    recent: collections.deque[FrameKey] = field(default_factory=lambda: collections.deque(maxlen=_RECENT_FRAMES))
+
+    def passes(self, msg: Any, generation: int) -> bool:
+        """Whether a frame is passed on. Across a QoS switch each frame passes once: an older
+        subscription's frames pass until its successor delivers one, and the successor's copies of
+        frames the older one passed (same stamp, frame_id and size) are dropped, each copy once."""
+        stamp = msg.header.stamp
+        key = (stamp.sec, stamp.nanosec, msg.header.frame_id, len(msg.data))
+        if generation != self.generation:  # the replaced subscription: its events come before the successor's
+            if generation != self.retiring_generation or self.new_frames:
+                return False
+            self.passed_by_old[key] += 1
+        elif self.passed_by_old or self.retiring is not None:
+            self.new_frames += 1
+            if self.passed_by_old[key] > 0:
+                self.passed_by_old[key] -= 1
+                if not self.passed_by_old[key]:
+                    del self.passed_by_old[key]
+                return False
+        self.recent.append(key)
+        return True
+
+    def switched(self, subscription: Subscription, now: float) -> None:
+        """``subscription`` (made with the new choice, for generation + 1) takes over; the current one retires."""
+        self.retiring, self.retiring_generation = self.subscription, self.generation
+        self.generation += 1
+        self.subscription, self.switched_at, self.new_frames = subscription, now, 0
+        # a transient-local successor delivers the publisher's last frames again
+        self.passed_by_old = collections.Counter(self.recent if self.choice.durability == "transient_local" else ())
+        self.health.restart()
 
 
 class AdaptiveIntake:
@@ -132,21 +180,27 @@ class AdaptiveIntake:
         return "; ".join(f"{i.topic.name}: {i.choice.reliability}/{i.choice.durability} ({i.choice.reason})"
                          for i in self._inputs)
 
+    def _topic(self, item: _Input, generation: int) -> FrameTopic:
+        return FrameTopic(msg_type=item.topic.msg_type, name=item.topic.name,
+                          callback=self._counted(item, generation), qos=item.choice.profile(self._mode, self._depth),
+                          events=SubscriptionEventCallbacks(message_lost=self._on_lost(item, generation)))
+
     def _build(self) -> FrameIntake:
-        topics = [FrameTopic(msg_type=i.topic.msg_type, name=i.topic.name, callback=self._counted(i),
-                             qos=i.choice.profile(self._mode, self._depth),
-                             events=SubscriptionEventCallbacks(message_lost=self._on_lost(i)))
-                  for i in self._inputs]
         for item in self._inputs:
             item.health.restart()
-        return FrameIntake(self._parent, topics, image_qos(depth=self._depth, reliability=self._fallback),
-                           executor=self._executor)
+        intake = FrameIntake(self._parent, [self._topic(i, i.generation) for i in self._inputs],
+                             image_qos(depth=self._depth, reliability=self._fallback), executor=self._executor)
+        for item, subscription in zip(self._inputs, intake.subscriptions, strict=True):
+            item.subscription = subscription
+        return intake
 
     @staticmethod
-    def _counted(item: _Input) -> Callable[[Any], None]:
-        record, forward = item.health.frame, item.topic.callback
+    def _counted(item: _Input, generation: int) -> Callable[[Any], None]:
+        record, forward, passes = item.health.frame, item.topic.callback, item.passes
 
         def on_frame(msg: Any) -> None:
+            if not passes(msg, generation):
+                return  # the same frame from the other subscription of a QoS switch
             stamp = msg.header.stamp
             record(stamp.sec * 1_000_000_000 + stamp.nanosec, len(msg.data))
             forward(msg)
@@ -154,15 +208,21 @@ class AdaptiveIntake:
         return on_frame
 
     @staticmethod
-    def _on_lost(item: _Input) -> Callable[[Any], None]:
-        return lambda info: item.health.lost(int(info.total_count))
+    def _on_lost(item: _Input, generation: int) -> Callable[[Any], None]:
+        def on_lost(info: Any) -> None:
+            if generation == item.generation:  # a retiring subscription's total is not the current one's
+                item.health.lost(int(info.total_count))
+
+        return on_lost
 
     def poll(self) -> bool:
-        """Re-read the publishers; make the subscriptions again if the choice changed (True then)."""
+        """Re-read the publishers; make a subscription again where the choice changed (True then), and
+        destroy the ones a switch left behind once their successors deliver frames."""
         with self._lock:
-            if self._intake is None:
+            intake = self._intake
+            if intake is None:
                 return False
-            changed = False
+            changed = []
             for item in self._inputs:
                 item.offered, ids = offers(self._parent, item.resolved)
                 if ids != item.publisher_ids:
@@ -170,13 +230,33 @@ class AdaptiveIntake:
                     item.publisher_ids = ids
                 choice = choose(self._mode, item.offered, self._fallback)
                 if (choice.reliability, choice.durability) != (item.choice.reliability, item.choice.durability):
-                    changed = True
+                    changed.append(item)
                 item.choice = choice
+            now = time.monotonic()
+            done = [i for i in self._inputs if (i.retiring is not None or i.passed_by_old) and (
+                now - i.switched_at >= _RETIRE_AFTER_S
+                or (i.retiring is not None and i.new_frames >= _RETIRE_AFTER_FRAMES))]
+            if changed or done:
+                intake.call(lambda: self._switch(intake, changed, done, now))
             if changed:
-                self._intake.close()
-                self._intake = self._build()
                 self._parent.get_logger().info(f"input QoS now {self.describe()}")
-            return changed
+            return bool(changed)
+
+    def _switch(self, intake: FrameIntake, changed: list[_Input], done: list[_Input], now: float) -> None:
+        """On the frame thread: retire what ``done`` left behind, then re-subscribe ``changed`` inputs."""
+        for item in done:
+            if item.retiring is None:  # retired a poll ago or more: the successor has caught up
+                item.passed_by_old.clear()
+            self._retire(intake, item)
+        for item in changed:
+            self._retire(intake, item)  # one older subscription at most: the one this switch replaces
+            item.switched(intake.create(self._topic(item, item.generation + 1)), now)
+
+    @staticmethod
+    def _retire(intake: FrameIntake, item: _Input) -> None:
+        if item.retiring is not None:
+            intake.destroy(item.retiring)
+        item.retiring, item.retiring_generation = None, -1
 
     def close(self) -> None:
         with self._lock:

@@ -11,12 +11,17 @@ Two limits of rclpy 7.1.6's EventsExecutor shape the loop: it refuses nodes that
 conditions (it is woken with ``wake()`` instead), and ``shutdown()`` called while another
 thread is inside ``spin()`` never returns. So the thread spins in slices until a stop flag
 is set, and the executor is shut down only after the thread has been joined.
+
+Entities of the spun node are made and destroyed by the spin thread itself, between two slices
+(:meth:`SpinThread.call`): never while the executor waits on them.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -25,6 +30,9 @@ from edge_ai_ros.serving.settings import FRAME_EXECUTORS
 
 _SLICE_S = 0.5  # a stop is seen at once (wake); the slice only bounds a missed wake-up
 _STOP_TIMEOUT_S = 5.0
+_CALL_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
 
 
 def events_executor_available() -> bool:
@@ -58,8 +66,36 @@ class SpinThread:
         self._executor, self.kind, self._wake = make_executor(kind, node)
         self._executor.add_node(node)
         self._stop = threading.Event()
+        self._calls = collections.deque[Callable[[], None]]()
         self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
         self._thread.start()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the spin thread between two slices and return its result (inline when called
+        from that thread). For making or destroying the spun node's entities while it is spun."""
+        if self._thread is threading.current_thread():
+            return fn()
+        if self._stop.is_set() or not self._thread.is_alive():
+            raise RuntimeError("the spin thread has stopped")
+        done, result = threading.Event(), list[Any]()  # [value] or [None, error]
+
+        def run() -> None:
+            try:
+                result.append(fn())
+            except BaseException as error:  # handed to the caller
+                result.extend([None, error])
+            finally:
+                done.set()
+
+        self._calls.append(run)
+        self._wake()
+        if not done.wait(_CALL_TIMEOUT_S):
+            raise TimeoutError(f"the spin thread did not run the call within {_CALL_TIMEOUT_S:.0f} s "
+                               "(stopped, or a callback blocks it)")
+        if len(result) == 2:
+            raise result[1]
+        value: T = result[0]
+        return value
 
     def stop(self) -> None:
         """End the loop from inside and join it *before* shutdown: rclpy 7.1's shutdown neither
@@ -74,6 +110,8 @@ class SpinThread:
     def _spin(self) -> None:
         try:
             while not self._stop.is_set():
+                while self._calls:
+                    self._calls.popleft()()
                 self._executor.spin_once(timeout_sec=_SLICE_S)
         except ExternalShutdownException:  # the context was shut down under us (process exit)
             pass

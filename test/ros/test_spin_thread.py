@@ -80,3 +80,19 @@ def test_unknown_kind_is_refused(context: object) -> None:
             make_executor("multi", node)
     finally:
         node.destroy_node()
+
+
+def test_call_runs_on_the_spin_thread_and_hands_back_results_and_errors(context: object) -> None:
+    node = Node("spin_call", context=context)  # type: ignore[arg-type]
+    spinner = SpinThread(node, kind="events", name="test_call")
+    try:
+        assert spinner.call(threading.current_thread) is not threading.current_thread()
+        sub = spinner.call(lambda: node.create_subscription(String, "/t_spin_call", lambda _msg: None, 10))
+        assert sub in node.subscriptions
+        with pytest.raises(ZeroDivisionError):
+            spinner.call(lambda: 1 // 0)
+    finally:
+        spinner.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        spinner.call(lambda: None)
+    node.destroy_node()
