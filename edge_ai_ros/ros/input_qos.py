@@ -44,7 +44,8 @@ from edge_ai_ros.serving import input_health
 
 _CAUSE_LOG_PERIOD_S = 60.0
 _RETIRE_AFTER_FRAMES = 2  # the new subscription delivered this many frames: the old one is destroyed
-_RETIRE_AFTER_S = 3.0  # or this long after the switch (a publisher that went quiet); then repeats are forgotten
+_RETIRE_AFTER_S = 3.0  # without publishers, this long after the switch
+_RETIRE_BOUND_S = 10.0  # and in any case after this long (a publisher that never matches the new one)
 _RECENT_FRAMES = 64  # frames remembered for a transient-local successor (history depths are smaller)
 FrameKey = tuple[int, int, str, int]  # header stamp (sec, nanosec), frame_id, payload size
 # two tables: the policies are IntEnums with overlapping values (RELIABLE == TRANSIENT_LOCAL == 1)
@@ -119,37 +120,53 @@ class _Input:
     retiring_generation: int = -1  # its generation; frames of any other (a destroyed one's late events) are dropped
     switched_at: float = 0.0
     new_frames: int = 0  # frames the current subscription delivered since the switch (repeats too)
-    passed_by_old: collections.Counter[FrameKey] = field(default_factory=collections.Counter)
+    # per live generation: frames another subscription passed that this one may still deliver
+    owed: dict[int, collections.Counter[FrameKey]] = field(default_factory=dict)
     recent: collections.deque[FrameKey] = field(default_factory=lambda: collections.deque(maxlen=_RECENT_FRAMES))
 
     def passes(self, msg: Any, generation: int) -> bool:
-        """Whether a frame is passed on. Across a QoS switch each frame passes once: an older
-        subscription's frames pass until its successor delivers one, and the successor's copies of
-        frames the older one passed (same stamp, frame_id and size) are dropped, each copy once."""
+        """Whether a frame is passed on. Across a QoS switch each frame passes once, in whatever order
+        the two subscriptions deliver: a frame one of them passed (same stamp, frame_id and size) is
+        owed by the other, and the other's copy is dropped, each copy once."""
+        if generation != self.generation and generation != self.retiring_generation:
+            return False  # a late event of a destroyed subscription
         stamp = msg.header.stamp
         key = (stamp.sec, stamp.nanosec, msg.header.frame_id, len(msg.data))
-        if generation != self.generation:  # the replaced subscription: its events come before the successor's
-            if generation != self.retiring_generation or self.new_frames:
+        if self.owed:
+            if generation == self.generation and self.retiring is not None:
+                self.new_frames += 1  # the successor delivers: the old subscription can go
+            mine = self.owed.get(generation)
+            if mine and mine[key] > 0:
+                mine[key] -= 1
+                if not mine[key]:
+                    del mine[key]
                 return False
-            self.passed_by_old[key] += 1
-        elif self.passed_by_old or self.retiring is not None:
-            self.new_frames += 1
-            if self.passed_by_old[key] > 0:
-                self.passed_by_old[key] -= 1
-                if not self.passed_by_old[key]:
-                    del self.passed_by_old[key]
-                return False
+            for other, owed in self.owed.items():
+                if other != generation:
+                    owed[key] += 1
         self.recent.append(key)
         return True
 
-    def switched(self, subscription: Subscription, now: float) -> None:
-        """``subscription`` (made with the new choice, for generation + 1) takes over; the current one retires."""
+    def switched(self, subscription: Subscription, now: float, *, history: int) -> None:
+        """``subscription`` (made with the new choice, for generation + 1) takes over; the current one
+        retires. A transient-local successor delivers up to ``history`` of the last frames again."""
+        kept = self.owed.get(self.generation, collections.Counter[FrameKey]())  # the one retiring still owes these
         self.retiring, self.retiring_generation = self.subscription, self.generation
         self.generation += 1
         self.subscription, self.switched_at, self.new_frames = subscription, now, 0
-        # a transient-local successor delivers the publisher's last frames again
-        self.passed_by_old = collections.Counter(self.recent if self.choice.durability == "transient_local" else ())
+        replay = list(self.recent)[-history:] if self.choice.durability == "transient_local" and history else []
+        self.owed = {self.retiring_generation: kept, self.generation: collections.Counter(replay)}
         self.health.restart()
+
+    def retired(self) -> None:
+        """The replaced subscription is destroyed; what it was owed is dropped, what it passed is still
+        owed by the successor until :meth:`caught_up`."""
+        self.owed.pop(self.retiring_generation, None)
+        self.retiring, self.retiring_generation = None, -1
+
+    def caught_up(self) -> None:
+        """A poll after the retirement: the successor has delivered what it will (no switch pending)."""
+        self.owed = {}
 
 
 class AdaptiveIntake:
@@ -222,7 +239,7 @@ class AdaptiveIntake:
             intake = self._intake
             if intake is None:
                 return False
-            changed = []
+            changed: list[tuple[_Input, QosChoice]] = []
             for item in self._inputs:
                 item.offered, ids = offers(self._parent, item.resolved)
                 if ids != item.publisher_ids:
@@ -230,33 +247,55 @@ class AdaptiveIntake:
                     item.publisher_ids = ids
                 choice = choose(self._mode, item.offered, self._fallback)
                 if (choice.reliability, choice.durability) != (item.choice.reliability, item.choice.durability):
-                    changed.append(item)
-                item.choice = choice
+                    changed.append((item, choice))  # set when its subscription is made
+                else:
+                    item.choice = choice
             now = time.monotonic()
-            done = [i for i in self._inputs if (i.retiring is not None or i.passed_by_old) and (
-                now - i.switched_at >= _RETIRE_AFTER_S
-                or (i.retiring is not None and i.new_frames >= _RETIRE_AFTER_FRAMES))]
-            if changed or done:
-                intake.call(lambda: self._switch(intake, changed, done, now))
+            done = [item for item in self._inputs if self._settled(item, now)]
+            forget = [item for item in self._inputs if item.retiring is None and item.owed]
+            if changed or done or forget:
+                try:
+                    intake.call(lambda: self._switch(intake, changed, done, forget))
+                except Exception as error:  # noqa: BLE001  # the node keeps serving; the next poll tries again
+                    self._parent.get_logger().warning(f"input QoS switch failed, tried again at the next poll: "
+                                                      f"{type(error).__name__}: {error}")
+                    return False
             if changed:
                 self._parent.get_logger().info(f"input QoS now {self.describe()}")
             return bool(changed)
 
-    def _switch(self, intake: FrameIntake, changed: list[_Input], done: list[_Input], now: float) -> None:
-        """On the frame thread: retire what ``done`` left behind, then re-subscribe ``changed`` inputs."""
-        for item in done:
-            if item.retiring is None:  # retired a poll ago or more: the successor has caught up
-                item.passed_by_old.clear()
-            self._retire(intake, item)
-        for item in changed:
-            self._retire(intake, item)  # one older subscription at most: the one this switch replaces
-            item.switched(intake.create(self._topic(item, item.generation + 1)), now)
-
     @staticmethod
-    def _retire(intake: FrameIntake, item: _Input) -> None:
-        if item.retiring is not None:
-            intake.destroy(item.retiring)
-        item.retiring, item.retiring_generation = None, -1
+    def _settled(item: _Input, now: float) -> bool:
+        """Whether the subscription a switch replaced can go: its successor has matched every publisher
+        it can and delivers frames; or no publisher is left (after a while); or a bound was reached."""
+        if item.retiring is None or item.subscription is None:
+            return False
+        waited = now - item.switched_at
+        if waited >= _RETIRE_BOUND_S:
+            return True
+        if not item.offered:
+            return waited >= _RETIRE_AFTER_S
+        can_match = sum(compatible(item.choice, offer) for offer in item.offered)
+        return item.new_frames >= _RETIRE_AFTER_FRAMES and item.subscription.get_publisher_count() >= can_match
+
+    def _switch(self, intake: FrameIntake, changed: list[tuple[_Input, QosChoice]], done: list[_Input],
+                forget: list[_Input]) -> None:
+        """On the frame thread: forget what a finished switch still counted, retire what ``done`` left
+        behind, then subscribe the ``changed`` inputs with their new choice."""
+        for item in forget:
+            item.caught_up()
+        for item in done + [item for item, _ in changed]:  # a new switch ends the one before (one old at most)
+            if item.retiring is not None:
+                intake.destroy(item.retiring)
+                item.retired()
+        for item, choice in changed:
+            previous, item.choice = item.choice, choice
+            try:
+                subscription = intake.create(self._topic(item, item.generation + 1))
+            except Exception:
+                item.choice = previous  # still what the current subscription uses
+                raise
+            item.switched(subscription, time.monotonic(), history=self._depth)
 
     def close(self) -> None:
         with self._lock:

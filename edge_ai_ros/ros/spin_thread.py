@@ -28,7 +28,10 @@ from rclpy.node import Node
 
 from edge_ai_ros.serving.settings import FRAME_EXECUTORS
 
-_SLICE_S = 0.5  # a stop is seen at once (wake); the slice only bounds a missed wake-up
+# rclpy 7.1.6's EventsExecutor.wake() does not end a spin_once (measured: a call() waited the whole
+# 0.5 s slice while no frame came; SingleThreadedExecutor's guard condition ends it at once), so the
+# slice bounds how long a stop or a call waits while no frame arrives; 10 idle wake-ups a second cost nothing.
+_SLICE_S = 0.1
 _STOP_TIMEOUT_S = 5.0
 _CALL_TIMEOUT_S = 5.0
 
@@ -59,6 +62,40 @@ def make_executor(kind: str, node: Node) -> tuple[Executor, str, Callable[[], No
     return SingleThreadedExecutor(context=node.context), "single", wake.trigger
 
 
+class _Call:
+    """One function for the spin thread, run at most once; cancelled if not started in time."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._fn, self._lock, self._state = fn, threading.Lock(), "queued"  # queued | running | cancelled
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def cancel(self) -> bool:
+        with self._lock:
+            if self._state != "queued":
+                return False
+            self._state = "cancelled"
+            return True
+
+    def run(self) -> None:
+        with self._lock:
+            if self._state != "queued":
+                return
+            self._state = "running"
+        try:
+            self.value = self._fn()
+        except BaseException as error:  # handed to the caller
+            self.error = error
+        finally:
+            self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if self.cancel():
+            self.error = error
+            self.done.set()
+
+
 class SpinThread:
     """Spins one node on a daemon thread until :meth:`stop` (flag, wake, join, then shutdown)."""
 
@@ -66,35 +103,29 @@ class SpinThread:
         self._executor, self.kind, self._wake = make_executor(kind, node)
         self._executor.add_node(node)
         self._stop = threading.Event()
-        self._calls = collections.deque[Callable[[], None]]()
+        self._calls = collections.deque[_Call]()
         self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
         self._thread.start()
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the spin thread between two slices and return its result (inline when called
-        from that thread). For making or destroying the spun node's entities while it is spun."""
+        from that thread). For making or destroying the spun node's entities while it is spun. A call
+        not started within the timeout is cancelled (it never runs later), and so are calls still
+        queued when the thread ends."""
         if self._thread is threading.current_thread():
             return fn()
         if self._stop.is_set() or not self._thread.is_alive():
             raise RuntimeError("the spin thread has stopped")
-        done, result = threading.Event(), list[Any]()  # [value] or [None, error]
-
-        def run() -> None:
-            try:
-                result.append(fn())
-            except BaseException as error:  # handed to the caller
-                result.extend([None, error])
-            finally:
-                done.set()
-
-        self._calls.append(run)
+        call = _Call(fn)
+        self._calls.append(call)
         self._wake()
-        if not done.wait(_CALL_TIMEOUT_S):
-            raise TimeoutError(f"the spin thread did not run the call within {_CALL_TIMEOUT_S:.0f} s "
-                               "(stopped, or a callback blocks it)")
-        if len(result) == 2:
-            raise result[1]
-        value: T = result[0]
+        if not call.done.wait(_CALL_TIMEOUT_S) and call.cancel():
+            raise TimeoutError(f"the spin thread did not start the call within {_CALL_TIMEOUT_S:.0f} s "
+                               "(a callback blocks it)")
+        call.done.wait()  # started before the cancel: it finishes
+        if call.error is not None:
+            raise call.error
+        value: T = call.value
         return value
 
     def stop(self) -> None:
@@ -111,7 +142,10 @@ class SpinThread:
         try:
             while not self._stop.is_set():
                 while self._calls:
-                    self._calls.popleft()()
+                    self._calls.popleft().run()
                 self._executor.spin_once(timeout_sec=_SLICE_S)
         except ExternalShutdownException:  # the context was shut down under us (process exit)
             pass
+        finally:
+            while self._calls:  # nobody will run them: their callers are told at once
+                self._calls.popleft().fail(RuntimeError("the spin thread has stopped"))

@@ -16,8 +16,8 @@ from edge_ai_ros.ros.frame_intake import FrameTopic  # noqa: E402
 from edge_ai_ros.ros.input_qos import QosChoice, _Input  # noqa: E402
 from edge_ai_ros.serving.input_health import InputHealth  # noqa: E402
 
-OLD_SUB: Any = object()  # stands for the subscription being replaced: only its identity matters here
-NEW_SUB: Any = object()
+SUB_A: Any = object()  # stand for subscriptions: only their identity matters here
+SUB_B: Any = object()
 
 
 def _frame(index: int, *, stamp_ns: int | None = None) -> Any:
@@ -27,93 +27,119 @@ def _frame(index: int, *, stamp_ns: int | None = None) -> Any:
     return SimpleNamespace(header=header, data=b"\0" * 12)
 
 
-def _input(durability: str = "volatile") -> tuple[_Input, list[Any]]:
-    passed: list[Any] = []
-    item = _Input(topic=FrameTopic(msg_type=Image, name="image", callback=passed.append), resolved="/image",
-                  health=InputHealth(), choice=QosChoice(reliability="reliable", durability=durability, reason="t"),
-                  offered=[], subscription=OLD_SUB)
-    return item, passed
+class Run:
+    """One input; ``deliver`` is what a subscription's callback does with a frame."""
+
+    def __init__(self, durability: str = "volatile") -> None:
+        self.item = _Input(topic=FrameTopic(msg_type=Image, name="image", callback=print), resolved="/image",
+                           health=InputHealth(), offered=[], subscription=SUB_A,
+                           choice=QosChoice(reliability="reliable", durability=durability, reason="t"))
+        self.passed: list[Any] = []
+
+    def deliver(self, generation: int, *frames: Any) -> None:
+        for msg in frames:
+            if self.item.passes(msg, generation):
+                self.passed.append(msg)
+
+    def switch(self, history: int = 5) -> None:
+        if self.item.retiring is not None:  # as AdaptiveIntake._switch: one old subscription at most
+            self.item.retired()
+        self.item.switched(SUB_B, now=0.0, history=history)
 
 
-def _deliver(item: _Input, passed: list[Any], msg: Any, generation: int) -> None:
-    if item.passes(msg, generation):
-        passed.append(msg)
+def test_frames_both_subscriptions_deliver_pass_once_when_the_old_one_is_first() -> None:
+    run, f = Run(), [_frame(i) for i in range(12)]
+    run.deliver(0, *f[:3])
+    run.switch()
+    assert run.item.retiring is SUB_A and run.item.subscription is SUB_B and run.item.generation == 1
+    run.deliver(0, *f[3:8])  # 3 and 4 only the old one has (the new one matched the writer later)
+    run.deliver(1, *f[5:8])
+    run.deliver(1, f[8])  # the new one first now...
+    run.deliver(0, f[8])  # ...then the old one's copy
+    run.deliver(1, *f[9:])
+    assert run.passed == f
+    assert run.item.new_frames == 7
 
 
-def _switch(item: _Input) -> None:
-    item.switched(NEW_SUB, now=0.0)
+def test_frames_pass_once_when_the_new_one_is_first_and_the_old_one_still_has_its_own() -> None:
+    """SingleThreadedExecutor takes one frame per subscription per wait, so the new one can go first
+    while the old one still holds frames only it has."""
+    run, f = Run(), [_frame(i) for i in range(6)]
+    run.switch()
+    run.deliver(0, f[0])
+    run.deliver(1, f[2])  # the new one matched at frame 2
+    run.deliver(0, f[1], f[2])  # the old one's own frame 1 passes, its copy of 2 does not
+    run.deliver(1, f[3])
+    run.deliver(0, f[3])
+    run.deliver(1, f[4], f[5])
+    assert run.passed == [f[0], f[2], f[1], *f[3:]]  # each once, in the order they were delivered
 
 
-def test_frames_both_subscriptions_deliver_pass_once_in_either_order() -> None:
-    item, passed = _input()
-    frames = [_frame(i) for i in range(12)]
-    for msg in frames[:3]:
-        _deliver(item, passed, msg, 0)
-    _switch(item)
-    assert item.retiring is OLD_SUB and item.subscription is NEW_SUB and item.generation == 1
-    for msg in frames[3:5]:  # only the old one has them (the new one matched the writer later)
-        _deliver(item, passed, msg, 0)
-    for msg in frames[5:8]:  # both have them; the old one first, then the new one (EventsExecutor order)
-        _deliver(item, passed, msg, 0)
-    for msg in frames[5:8]:
-        _deliver(item, passed, msg, 1)
-    _deliver(item, passed, frames[8], 1)  # the new one first now...
-    _deliver(item, passed, frames[8], 0)  # ...and the old one's copy after its successor started: dropped
-    for msg in frames[9:]:
-        _deliver(item, passed, msg, 1)
-    assert passed == frames
-    assert item.new_frames == 7
-    assert sum(item.passed_by_old.values()) == 2  # frames 3 and 4: the new one never has them (forgotten later)
+def test_two_switches_in_a_row_repeat_nothing() -> None:
+    """The subscription being replaced had not caught up with its predecessor yet."""
+    run, f = Run(), [_frame(i) for i in range(6)]
+    run.switch()  # 0 -> 1
+    run.deliver(0, f[0], f[1])  # only the old one delivered so far
+    run.switch()  # 1 -> 2 before generation 1 delivered anything: generation 0 is destroyed
+    run.deliver(1, f[0], f[1], f[2])  # generation 1's copies of what generation 0 passed, then its own
+    run.deliver(2, f[2], f[3])
+    run.deliver(1, f[3], f[4])
+    run.deliver(2, f[4], f[5])
+    assert run.passed == f
 
 
-def test_a_driver_that_stamps_every_frame_alike_loses_nothing_and_repeats_nothing() -> None:
-    item, passed = _input()
-    same = [_frame(0, stamp_ns=0) for _ in range(8)]
-    _switch(item)
-    _deliver(item, passed, same[0], 0)
-    _deliver(item, passed, same[1], 0)
-    for msg in same[:2]:  # the new subscription's copies of those two
-        _deliver(item, passed, msg, 1)
-    for msg in same[2:]:
-        _deliver(item, passed, msg, 1)
-    assert len(passed) == 8
+def test_a_driver_that_stamps_every_frame_alike_loses_nothing_when_both_deliver() -> None:
+    run, same = Run(), [_frame(0, stamp_ns=0) for _ in range(8)]
+    run.switch()
+    run.deliver(0, same[0], same[1])
+    run.deliver(1, *same[:2])  # the new subscription's copies of those two
+    run.deliver(1, *same[2:])
+    assert len(run.passed) == 8
+
+
+def test_frames_alike_that_only_the_old_one_got_are_forgotten_once_caught_up() -> None:
+    """The limit of telling frames apart by header: a frame only the old subscription got looks like a
+    later one; it can take that one's place until the next poll after the old one is gone."""
+    run, same = Run(), [_frame(0, stamp_ns=0) for _ in range(6)]
+    run.switch()
+    run.deliver(0, same[0])  # before the new one matched: it will never deliver this one
+    run.deliver(1, same[1])  # taken for the copy of frame 0
+    run.item.retired()
+    run.item.caught_up()
+    run.deliver(1, *same[2:])
+    assert len(run.passed) == 5
 
 
 def test_a_transient_local_successor_repeats_the_last_frames_and_they_are_dropped() -> None:
-    item, passed = _input(durability="transient_local")
-    frames = [_frame(i) for i in range(6)]
-    for msg in frames[:4]:
-        _deliver(item, passed, msg, 0)
-    _switch(item)
-    for msg in frames[1:]:  # the writer's history (depth 3) first, then what is new
-        _deliver(item, passed, msg, 1)
-    assert passed == frames
+    run, f = Run(durability="transient_local"), [_frame(i) for i in range(6)]
+    run.deliver(0, *f[:4])
+    run.switch(history=3)
+    run.deliver(1, *f[1:])  # the writer's history (depth 3) first, then what is new
+    assert run.passed == f
 
 
 def test_a_volatile_successor_does_not_swallow_new_frames_that_look_like_old_ones() -> None:
-    item, passed = _input()
-    _deliver(item, passed, _frame(0, stamp_ns=0), 0)
-    _switch(item)
-    _deliver(item, passed, _frame(0, stamp_ns=0), 1)  # a new frame, stamped alike: not a repeat
-    assert len(passed) == 2
-
-
-def test_frames_of_a_subscription_with_no_switch_all_pass() -> None:
-    item, passed = _input()
-    frames = [_frame(i % 3) for i in range(9)]  # even exact repeats: without a switch nothing is dropped
-    for msg in frames:
-        _deliver(item, passed, msg, 0)
-    assert passed == frames
+    run = Run()
+    run.deliver(0, _frame(0, stamp_ns=0))
+    run.switch()
+    run.deliver(1, _frame(0, stamp_ns=0))  # a new frame, stamped alike: not a repeat
+    assert len(run.passed) == 2
 
 
 def test_late_frames_of_a_destroyed_subscription_are_dropped() -> None:
     """The EventsExecutor can run a frame event of a subscription destroyed a moment before."""
-    item, passed = _input()
-    _switch(item)  # generation 0 retires
-    _deliver(item, passed, _frame(0), 1)
-    item.retiring, item.retiring_generation = None, -1  # what AdaptiveIntake._retire does after destroying it
-    item.switched(OLD_SUB, now=1.0)  # a second switch: generation 1 retires, 2 takes over
-    _deliver(item, passed, _frame(0), 0)  # generation 0's queued event, after it was destroyed
-    _deliver(item, passed, _frame(1), 1)
-    _deliver(item, passed, _frame(1), 2)
-    assert passed == [_frame(0), _frame(1)]  # equal by value (SimpleNamespace)
+    run = Run()
+    run.switch()  # generation 0 retires
+    run.deliver(1, _frame(0))
+    run.switch()  # generation 0 destroyed, 1 retires, 2 takes over
+    run.deliver(0, _frame(0))  # generation 0's queued event, after it was destroyed
+    run.deliver(1, _frame(1))
+    run.deliver(2, _frame(1))
+    assert run.passed == [_frame(0), _frame(1)]  # equal by value (SimpleNamespace)
+
+
+def test_without_a_switch_every_frame_passes() -> None:
+    run, frames = Run(), [_frame(i % 3) for i in range(9)]
+    run.deliver(0, *frames)  # even exact repeats: without a switch nothing is dropped
+    assert run.passed == frames
+    assert not run.item.owed

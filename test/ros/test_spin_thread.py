@@ -82,13 +82,25 @@ def test_unknown_kind_is_refused(context: object) -> None:
         node.destroy_node()
 
 
-def test_call_runs_on_the_spin_thread_and_hands_back_results_and_errors(context: object) -> None:
-    node = Node("spin_call", context=context)  # type: ignore[arg-type]
-    spinner = SpinThread(node, kind="events", name="test_call")
+@pytest.mark.parametrize("kind", ["events", "single"])
+def test_call_runs_on_the_spin_thread_and_hands_back_results_and_errors(context: object, kind: str) -> None:
+    node = Node(f"spin_call_{kind}", context=context)  # type: ignore[arg-type]
+    spinner = SpinThread(node, kind=kind, name="test_call")
+    got: list[str] = []
+
+    def on_msg(msg: String) -> None:
+        got.append(msg.data)
+
     try:
         assert spinner.call(threading.current_thread) is not threading.current_thread()
-        sub = spinner.call(lambda: node.create_subscription(String, "/t_spin_call", lambda _msg: None, 10))
+        sub = spinner.call(lambda: node.create_subscription(String, f"/t_spin_call_{kind}", on_msg, 10))
         assert sub in node.subscriptions
+        pub = node.create_publisher(String, f"/t_spin_call_{kind}", 10)
+        deadline = time.monotonic() + _WAIT_S
+        while not got and time.monotonic() < deadline:  # the subscription made by call() is spun
+            pub.publish(String(data="made while spinning"))
+            time.sleep(0.05)
+        assert got and got[0] == "made while spinning"
         with pytest.raises(ZeroDivisionError):
             spinner.call(lambda: 1 // 0)
     finally:
@@ -96,3 +108,23 @@ def test_call_runs_on_the_spin_thread_and_hands_back_results_and_errors(context:
     with pytest.raises(RuntimeError, match="stopped"):
         spinner.call(lambda: None)
     node.destroy_node()
+
+
+def test_a_call_that_cannot_start_in_time_is_cancelled_and_never_runs(context: object,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spin_thread, "_CALL_TIMEOUT_S", 0.3)
+    node = Node("spin_cancel", context=context)  # type: ignore[arg-type]
+    spinner = SpinThread(node, kind="events", name="test_cancel")
+    ran: list[str] = []
+    blocker = threading.Thread(target=lambda: spinner.call(lambda: time.sleep(1.0)))
+    try:
+        blocker.start()
+        time.sleep(0.1)  # the spin thread is inside the first call now
+        with pytest.raises(TimeoutError, match="did not start"):
+            spinner.call(lambda: ran.append("late"))
+        blocker.join()
+        assert spinner.call(lambda: "next") == "next"  # the thread goes on; the cancelled call was skipped
+        assert ran == []
+    finally:
+        spinner.stop()
+        node.destroy_node()
