@@ -102,6 +102,14 @@ def offers(node: Node, topic: str) -> tuple[list[tuple[str, str]], frozenset[byt
     return out, frozenset(ids)
 
 
+def replay_depth(node: Node, topic: str) -> int:
+    """How many past frames a transient-local subscription to ``topic`` can be sent at once: the deepest
+    history among its transient-local publishers (keep all counts as the cap)."""
+    depths = [info.qos_profile.depth or _RECENT_FRAMES for info in node.get_publishers_info_by_topic(topic)
+              if info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL]
+    return min(max(depths, default=0), _RECENT_FRAMES)
+
+
 @dataclass
 class _Input:
     topic: FrameTopic
@@ -116,6 +124,7 @@ class _Input:
     # the QoS switch, make before break (only the frame thread touches these: FrameIntake.call)
     subscription: Subscription | None = None
     generation: int = 0  # of ``subscription``; callbacks of older ones are told apart by it
+    next_generation: int = 1  # never reused: a dropped subscription's late events stay told apart
     retiring: Subscription | None = None  # the one it replaced, while it still takes frames
     retiring_generation: int = -1  # its generation; frames of any other (a destroyed one's late events) are dropped
     switched_at: float = 0.0
@@ -130,8 +139,8 @@ class _Input:
         owed by the other, and the other's copy is dropped, each copy once."""
         if generation != self.generation and generation != self.retiring_generation:
             return False  # a late event of a destroyed subscription
-        stamp = msg.header.stamp
-        key = (stamp.sec, stamp.nanosec, msg.header.frame_id, len(msg.data))
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        key = (*stamp, msg.header.frame_id, len(msg.data))
         if self.owed:
             if generation == self.generation and self.retiring is not None:
                 self.new_frames += 1  # the successor delivers: the old subscription can go
@@ -141,31 +150,40 @@ class _Input:
                 if not mine[key]:
                     del mine[key]
                 return False
+            if self.retiring is None and (not mine or all(stamp > k[:2] for k in mine)):
+                self.owed = {}  # alone again and past every frame it owed: it has caught up
             for other, owed in self.owed.items():
                 if other != generation:
                     owed[key] += 1
         self.recent.append(key)
         return True
 
-    def switched(self, subscription: Subscription, now: float, *, history: int) -> None:
-        """``subscription`` (made with the new choice, for generation + 1) takes over; the current one
+    def switched(self, subscription: Subscription, generation: int, now: float, *, history: int) -> None:
+        """``subscription`` (made with the new choice, for ``generation``) takes over; the current one
         retires. A transient-local successor delivers up to ``history`` of the last frames again."""
         kept = self.owed.get(self.generation, collections.Counter[FrameKey]())  # the one retiring still owes these
         self.retiring, self.retiring_generation = self.subscription, self.generation
-        self.generation += 1
-        self.subscription, self.switched_at, self.new_frames = subscription, now, 0
+        self.subscription, self.generation, self.next_generation = subscription, generation, generation + 1
+        self.switched_at, self.new_frames = now, 0
         replay = list(self.recent)[-history:] if self.choice.durability == "transient_local" and history else []
         self.owed = {self.retiring_generation: kept, self.generation: collections.Counter(replay)}
         self.health.restart()
 
     def retired(self) -> None:
         """The replaced subscription is destroyed; what it was owed is dropped, what it passed is still
-        owed by the successor until :meth:`caught_up`."""
+        owed by the successor until the successor is past it (:meth:`passes`) or :meth:`caught_up`."""
         self.owed.pop(self.retiring_generation, None)
         self.retiring, self.retiring_generation = None, -1
 
+    def dropped_current(self) -> None:
+        """The current subscription, which never delivered a frame, is destroyed before the one it was
+        replacing (a second switch before the first settled): that one is current again."""
+        self.owed.pop(self.generation, None)
+        self.subscription, self.generation = self.retiring, self.retiring_generation
+        self.retiring, self.retiring_generation = None, -1
+
     def caught_up(self) -> None:
-        """A poll after the retirement: the successor has delivered what it will (no switch pending)."""
+        """The bound after a switch: whatever is still owed is forgotten (e.g. frames stamped alike)."""
         self.owed = {}
 
 
@@ -181,6 +199,7 @@ class AdaptiveIntake:
         for item in self._inputs:
             item.offered, item.publisher_ids = offers(parent, item.resolved)
             item.choice = choose(mode, item.offered, fallback)
+        self._switch_failed_at = -_CAUSE_LOG_PERIOD_S
         self._intake: FrameIntake | None = self._build()
 
     @property
@@ -252,13 +271,17 @@ class AdaptiveIntake:
                     item.choice = choice
             now = time.monotonic()
             done = [item for item in self._inputs if self._settled(item, now)]
-            forget = [item for item in self._inputs if item.retiring is None and item.owed]
+            forget = [item for item in self._inputs
+                      if item.retiring is None and item.owed and now - item.switched_at >= _RETIRE_BOUND_S]
             if changed or done or forget:
                 try:
                     intake.call(lambda: self._switch(intake, changed, done, forget))
                 except Exception as error:  # noqa: BLE001  # the node keeps serving; the next poll tries again
-                    self._parent.get_logger().warning(f"input QoS switch failed, tried again at the next poll: "
-                                                      f"{type(error).__name__}: {error}")
+                    if now - self._switch_failed_at >= _CAUSE_LOG_PERIOD_S:
+                        self._switch_failed_at = now
+                        self._parent.get_logger().warning(
+                            f"input QoS switch failed, tried again at every poll (logged once a minute): "
+                            f"{type(error).__name__}: {error}")
                     return False
             if changed:
                 self._parent.get_logger().info(f"input QoS now {self.describe()}")
@@ -284,18 +307,26 @@ class AdaptiveIntake:
         behind, then subscribe the ``changed`` inputs with their new choice."""
         for item in forget:
             item.caught_up()
-        for item in done + [item for item, _ in changed]:  # a new switch ends the one before (one old at most)
+        for item in done:
             if item.retiring is not None:
                 intake.destroy(item.retiring)
                 item.retired()
         for item, choice in changed:
+            if item.retiring is not None:  # a switch before the last one settled: one old subscription at most
+                if item.new_frames == 0 and item.subscription is not None:  # keep the one that delivers
+                    intake.destroy(item.subscription)
+                    item.dropped_current()
+                else:
+                    intake.destroy(item.retiring)
+                    item.retired()
             previous, item.choice = item.choice, choice
             try:
-                subscription = intake.create(self._topic(item, item.generation + 1))
+                subscription = intake.create(self._topic(item, item.next_generation))
             except Exception:
                 item.choice = previous  # still what the current subscription uses
                 raise
-            item.switched(subscription, time.monotonic(), history=self._depth)
+            history = replay_depth(self._parent, item.resolved) if choice.durability == "transient_local" else 0
+            item.switched(subscription, item.next_generation, time.monotonic(), history=history)
 
     def close(self) -> None:
         with self._lock:

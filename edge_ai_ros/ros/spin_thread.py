@@ -118,6 +118,8 @@ class SpinThread:
             raise RuntimeError("the spin thread has stopped")
         call = _Call(fn)
         self._calls.append(call)
+        if not self._thread.is_alive():  # it ended meanwhile: nobody will run the call
+            call.fail(RuntimeError("the spin thread has stopped"))
         self._wake()
         if not call.done.wait(_CALL_TIMEOUT_S) and call.cancel():
             raise TimeoutError(f"the spin thread did not start the call within {_CALL_TIMEOUT_S:.0f} s "

@@ -42,9 +42,14 @@ class Run:
                 self.passed.append(msg)
 
     def switch(self, history: int = 5) -> None:
-        if self.item.retiring is not None:  # as AdaptiveIntake._switch: one old subscription at most
-            self.item.retired()
-        self.item.switched(SUB_B, now=0.0, history=history)
+        """What AdaptiveIntake._switch does on the frame thread (one old subscription at most)."""
+        item = self.item
+        if item.retiring is not None:
+            if item.new_frames == 0:
+                item.dropped_current()  # it never delivered: the one it was replacing stays
+            else:
+                item.retired()
+        item.switched(SUB_B, item.next_generation, now=0.0, history=history)
 
 
 def test_frames_both_subscriptions_deliver_pass_once_when_the_old_one_is_first() -> None:
@@ -79,13 +84,42 @@ def test_two_switches_in_a_row_repeat_nothing() -> None:
     """The subscription being replaced had not caught up with its predecessor yet."""
     run, f = Run(), [_frame(i) for i in range(6)]
     run.switch()  # 0 -> 1
-    run.deliver(0, f[0], f[1])  # only the old one delivered so far
-    run.switch()  # 1 -> 2 before generation 1 delivered anything: generation 0 is destroyed
-    run.deliver(1, f[0], f[1], f[2])  # generation 1's copies of what generation 0 passed, then its own
+    run.deliver(0, f[0], f[1])
+    run.deliver(1, f[0])  # generation 1 delivers (a copy), so it is the one kept
+    run.switch()  # 1 -> 2: generation 0 is destroyed; generation 1 still owes frame 1
+    assert run.item.generation == 2 and run.item.retiring_generation == 1
+    run.deliver(1, f[1], f[2])
     run.deliver(2, f[2], f[3])
     run.deliver(1, f[3], f[4])
     run.deliver(2, f[4], f[5])
     assert run.passed == f
+
+
+def test_a_second_switch_before_the_new_one_delivered_keeps_the_old_one() -> None:
+    run, f = Run(), [_frame(i) for i in range(4)]
+    run.switch()  # 0 -> 1; generation 1 never delivers (it matched nothing yet)
+    run.deliver(0, f[0])
+    run.switch()  # generation 1 is destroyed, 0 keeps delivering until 2 takes over
+    assert (run.item.retiring_generation, run.item.generation) == (0, 2)
+    run.deliver(1, f[1])  # a late event of the destroyed generation 1
+    run.deliver(0, f[1])
+    run.deliver(2, f[1], f[2])
+    run.deliver(0, f[2])
+    run.item.retired()
+    run.deliver(2, f[3])
+    assert run.passed == f
+
+
+def test_a_successor_behind_the_old_one_repeats_nothing_after_the_old_one_is_gone() -> None:
+    """A reliable reader waiting for a repair falls behind; the old one is destroyed meanwhile."""
+    run, f = Run(), [_frame(i) for i in range(8)]
+    run.switch()
+    run.deliver(1, f[0], f[1])
+    run.deliver(0, *f[:6])  # the old one is ahead: 2..5 passed by it
+    run.item.retired()
+    run.deliver(1, *f[2:])  # the successor catches up: its copies of 2..5 are dropped
+    assert run.passed == f
+    assert not run.item.owed  # past everything it owed: back to the fast path
 
 
 def test_a_driver_that_stamps_every_frame_alike_loses_nothing_when_both_deliver() -> None:

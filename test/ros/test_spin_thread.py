@@ -112,19 +112,28 @@ def test_call_runs_on_the_spin_thread_and_hands_back_results_and_errors(context:
 
 def test_a_call_that_cannot_start_in_time_is_cancelled_and_never_runs(context: object,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spin_thread, "_CALL_TIMEOUT_S", 0.3)
     node = Node("spin_cancel", context=context)  # type: ignore[arg-type]
     spinner = SpinThread(node, kind="events", name="test_cancel")
     ran: list[str] = []
-    blocker = threading.Thread(target=lambda: spinner.call(lambda: time.sleep(1.0)))
+    started, release = threading.Event(), threading.Event()
+
+    def block() -> None:
+        started.set()
+        release.wait(_WAIT_S)
+
+    blocker = threading.Thread(target=lambda: spinner.call(block))
     try:
         blocker.start()
-        time.sleep(0.1)  # the spin thread is inside the first call now
+        assert started.wait(_WAIT_S)  # the spin thread is inside the first call now
+        monkeypatch.setattr(spin_thread, "_CALL_TIMEOUT_S", 0.2)
         with pytest.raises(TimeoutError, match="did not start"):
             spinner.call(lambda: ran.append("late"))
-        blocker.join()
+        monkeypatch.undo()
+        release.set()
+        blocker.join(_WAIT_S)
         assert spinner.call(lambda: "next") == "next"  # the thread goes on; the cancelled call was skipped
         assert ran == []
     finally:
+        release.set()
         spinner.stop()
         node.destroy_node()
