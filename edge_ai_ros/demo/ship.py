@@ -109,7 +109,7 @@ def _ship_variant(run_dir: Path, row: Mapping[str, Any], dest: Path, *, model_id
     compression["recipe"] = {"name": recipe.name, "sha256": recipe.sha256}
     build = {**original.build, "compression": compression, "parameters": int(row["params"]),
              "macs": int(row["macs"]), "weights": WEIGHTS_NAME}
-    accuracy = {"metric": "map50", "map": float(row["map50"]), "iou_threshold": 0.5, "eval_split": "eval",
+    accuracy = {"metric": "map50", "map": _map50(row), "iou_threshold": 0.5, "eval_split": "eval",
                 "eval_seed": seed, "eval_images": val_images,
                 "evaluated_with": f"onnxruntime {row['precision']} (edge-ai-ros compress)"}
     manifest = original.with_updates(
@@ -117,6 +117,23 @@ def _ship_variant(run_dir: Path, row: Mapping[str, Any], dest: Path, *, model_id
         artifact=ArtifactSpec(path=ONNX_NAME, format="onnx", sha256=sha, size_bytes=onnx.stat().st_size,
                               files=describe_files(onnx, "onnx")))
     return _validated(save_manifest(manifest, dest / f"{ONNX_NAME}.manifest.json"))
+
+
+def _map50(row: Mapping[str, Any]) -> float:
+    """The variant's held-out mAP@0.5 from its report row (``metric`` named by ``metric_name``)."""
+    if row.get("metric_name") != "mAP@0.5" or row.get("metric") is None:
+        raise ConfigError("variant", f"{row['name']!r} has no mAP@0.5 in report.json "
+                                     f"(metric {row.get('metric_name')!r} = {row.get('metric')!r})",
+                          fix="ship a detection variant the run evaluated (task kind: detection, data.eval set)")
+    return float(row["metric"])
+
+
+def _eval_facts(recipe: RecipeFacts) -> tuple[int, int]:
+    """(held-out images, their seed) of the run's evaluation: ``data.eval_kwargs`` of the recipe."""
+    data = recipe.content.get("data") or {}
+    kwargs = data.get("eval_kwargs") or {}
+    images = kwargs.get("num_images", data.get("val_images", 0))
+    return int(images), int(kwargs.get("seed", recipe.content.get("seed", 0)))
 
 
 def _validated(manifest_path: Path) -> Path:
@@ -135,12 +152,16 @@ def ship(run_dir: Path, variant: str, recipe_path: Path, dest: Path = INT8_DIR) 
         raise ConfigError("variant", f"{variant!r} is {row['precision']} from {row['source']!r}",
                           fix="ship a QAT variant whose parent is an FP32 variant of the same run")
     recipe = RecipeFacts.read(recipe_path)
-    data = recipe.content.get("data", {})
-    val_images, seed = int(data.get("val_images", 64)), int(recipe.content.get("seed", 0))
-    manifest = _ship_variant(run_dir, row, dest, model_id_prefix="demo_detector_int8", recipe=recipe,
-                             val_images=val_images, seed=seed)
-    _ship_variant(run_dir, parent, dest / REFERENCE_FOLDER, model_id_prefix="demo_detector_pruned", recipe=recipe,
+    val_images, seed = _eval_facts(recipe)
+    for checked in (row, parent):
+        _map50(checked)
+    # everything goes into a staging folder first: a failure leaves ``dest`` as it was
+    staging = dest.parent / f".{dest.name}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    _ship_variant(run_dir, row, staging, model_id_prefix="demo_detector_int8", recipe=recipe,
                   val_images=val_images, seed=seed)
+    _ship_variant(run_dir, parent, staging / REFERENCE_FOLDER, model_id_prefix="demo_detector_pruned",
+                  recipe=recipe, val_images=val_images, seed=seed)
     provenance = {
         "variant": variant, "fp32_reference": parent["name"], "lineage": _lineage(rows, variant),
         "recipe": {"name": recipe.name, "sha256": recipe.sha256, "content": recipe.content},
@@ -148,5 +169,16 @@ def ship(run_dir: Path, variant: str, recipe_path: Path, dest: Path = INT8_DIR) 
         "run_rows": [rows[name] for name in rows], "shipped_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": f"edge-ai-ros compress {recipe.name}",
     }
-    atomic_write_text(dest / PROVENANCE_NAME, json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-    return manifest
+    atomic_write_text(staging / PROVENANCE_NAME, json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    _replace_folder(staging, dest)
+    return dest / f"{ONNX_NAME}.manifest.json"
+
+
+def _replace_folder(new: Path, dest: Path) -> None:
+    """Put ``new`` in the place of ``dest`` by two renames (the old one is removed after)."""
+    old = dest.parent / f".{dest.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)

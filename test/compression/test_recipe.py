@@ -93,6 +93,21 @@ def test_shipped_demo_recipe_checks_against_its_factories() -> None:
     assert type(objects.model).__name__ == "Detector" and objects.task.metric_name == "mAP@0.5"
 
 
+def test_recipe_of_the_shipped_compressed_detector_is_the_one_it_records() -> None:
+    """config/compress_demo_serving.yaml made edge_ai_ros/assets/demo_detector_int8: same bytes, same chain."""
+    import json
+
+    from edge_ai_ros.atomic_io import file_sha256
+
+    path = REPO / "config" / "compress_demo_serving.yaml"
+    recipe = load_recipe(path)
+    chain = {step.name: source for step, source in recipe.variant_sources()}
+    assert chain == {"pruned40": "baseline", "pruned40_kd": "pruned40", "pruned40_kd_qat": "pruned40_kd"}
+    provenance = json.loads((REPO / "edge_ai_ros" / "assets" / "demo_detector_int8" / "provenance.json").read_text())
+    assert provenance["recipe"]["sha256"] == file_sha256(path)
+    assert provenance["lineage"] == ["baseline", *chain]
+
+
 def test_distill_teacher_must_exist_before_the_step(tmp_path: Path) -> None:
     data = yaml.safe_load(_recipe(tmp_path).read_text(encoding="utf-8"))
     data.update(teacher={"variant": "later"}, steps=[{"kind": "distill"}, {"kind": "qat", "name": "later"}])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -127,8 +128,11 @@ def _fake_run(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def _row(name: str, source: str, precision: str) -> dict[str, object]:
-    return {"name": name, "step": "x", "source": source, "precision": precision, "params": 10, "macs": 20,
-            "map50": 0.5, "file_bytes": 1, "latency_ms": {}}
+    """A report row as `edge-ai-ros compress` writes it (its own dataclass, so a format change shows here)."""
+    from edge_ai_ros.compression.measure import VariantMeasurement
+
+    return asdict(VariantMeasurement(name=name, step="x", source=source, precision=precision, params=10, macs=20,
+                                     sparsity=0.0, file_bytes=1, compressed_bytes=1, metric=0.5))
 
 
 def test_ship_refuses_a_variant_that_is_not_int8(tmp_path: Path) -> None:
@@ -151,11 +155,12 @@ def test_ship_writes_validated_manifests_and_the_recipe(tmp_path: Path) -> None:
         shutil.copyfile(folder / ship.WEIGHTS_NAME, run / name / "model.safetensors")
         shutil.copyfile(folder / f"{ship.ONNX_NAME}.manifest.json", run / name / "model.onnx.manifest.json")
     recipe = tmp_path / "serving.yaml"
-    recipe.write_text("name: r\nseed: 3\noutput_dir: /elsewhere/out\ndata:\n  val_images: 7\n")
+    recipe.write_text("name: r\nseed: 3\noutput_dir: /elsewhere/out\ndata:\n  eval_kwargs: {num_images: 7, seed: 2}\n")
     manifest = load_manifest(ship.ship(run, "kd_qat", recipe, tmp_path / "dest"))
     assert manifest.build["compression"]["recipe"] == {"name": "serving.yaml", "sha256": ship.file_sha256(recipe)}
     assert manifest.build["parameters"] == 10 and manifest.accuracy is not None
-    assert manifest.accuracy["eval_images"] == 7 and manifest.model_id.startswith("demo_detector_int8-")
+    assert manifest.accuracy["eval_images"] == 7 and manifest.accuracy["eval_seed"] == 2
+    assert manifest.accuracy["map"] == 0.5 and manifest.model_id.startswith("demo_detector_int8-")
     provenance = json.loads((tmp_path / "dest" / ship.PROVENANCE_NAME).read_text())
     assert provenance["recipe"]["content"]["output_dir"] == "out"  # no machine paths in shipped files
     assert provenance["lineage"] == ["baseline", "kd", "kd_qat"] and provenance["fp32_reference"] == "kd"
@@ -177,3 +182,30 @@ def test_side_by_side_table_has_both_columns_and_says_where_numbers_come_from() 
     assert "| mAP@0.5 on the bag, live (node's answers) | - | 0.730 |" in table
     assert "| engine ms/frame, median, in-process interleaved | 3.00 | 1.50 |" in table
     assert "load average 1.00 -> 2.00" in table
+
+
+@needs_asset
+def test_a_ship_that_fails_halfway_leaves_the_shipped_folder_as_it_was(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path, [_row("baseline", "baseline", "fp32"), _row("kd", "baseline", "fp32"),
+                               _row("kd_qat", "kd", "int8")])
+    (run / "kd_qat").mkdir()
+    for name in (ship.ONNX_NAME, ship.WEIGHTS_NAME, f"{ship.ONNX_NAME}.manifest.json"):
+        shutil.copyfile(compressed.INT8_DIR / name, run / "kd_qat" / name.replace("detector", "model"))
+    # the FP32 parent's files are missing: the second half of the ship fails
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("the shipped model")
+    recipe = tmp_path / "serving.yaml"
+    recipe.write_text("name: r\n")
+    with pytest.raises(FileNotFoundError):
+        ship.ship(run, "kd_qat", recipe, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+
+
+def test_ship_refuses_a_variant_without_a_detection_metric(tmp_path: Path) -> None:
+    rows = [_row("baseline", "baseline", "fp32"), _row("kd", "baseline", "fp32"), _row("kd_qat", "kd", "int8")]
+    rows[2]["metric_name"] = "top-1"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n")
+    with pytest.raises(ConfigError, match="no mAP@0.5"):
+        ship.ship(_fake_run(tmp_path, rows), "kd_qat", recipe, tmp_path / "dest")
