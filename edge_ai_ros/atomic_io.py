@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -97,6 +98,27 @@ def atomic_output_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path`` to fill; on success it takes the place of ``path``
+    (the old folder is removed only after), on failure it is removed and ``path`` stays as it was."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    stage.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        yield stage
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{stage.name[-8:]}")
+            target.rename(old)
+        stage.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # gone already after a success
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_ai_ros.atomic_io import (
+    atomic_output_dir,
     atomic_output_path,
     atomic_write_bytes,
     atomic_write_text,
@@ -81,3 +82,19 @@ def test_lock_excludes_another_process_and_times_out_with_a_reason(tmp_path: Pat
         holder.join(10)
     with file_lock(lock, timeout_s=1.0):
         pass
+
+
+def test_output_dir_replaces_the_folder_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "shipped"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_output_dir(target) as stage:
+        (stage / "half.txt").write_text("half")
+        raise RuntimeError("failed halfway")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shipped"]  # no staging folder left behind
+    with atomic_output_dir(target) as stage:
+        (stage / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shipped"]  # nor the old one
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755

@@ -13,9 +13,7 @@ files. Layout of the result::
 from __future__ import annotations
 
 import copy
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from edge_ai_ros.atomic_io import atomic_output_dir
 from edge_ai_ros.compression import steps as api
 from edge_ai_ros.compression.export_step import ExportOptions, export_fp32, export_qdq
 from edge_ai_ros.compression.measure import LatencyConfig, VariantMeasurement, time_interleaved
@@ -194,10 +193,7 @@ def run_recipe(recipe: Recipe, *, base_dir: Path, progress: bool = True) -> Path
     """Check, then run every step; returns the path of report.md inside ``recipe.output_dir``."""
     objects = check_recipe(recipe, base_dir)  # before any training
     target = recipe.output_dir
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    stage.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary output folder
-    try:
+    with atomic_output_dir(target) as stage:  # the old results go only once the new ones are complete
         run = _Run(recipe, objects, stage, progress)
         run.train_baseline()
         for step, source in recipe.variant_sources():
@@ -206,21 +202,7 @@ def run_recipe(recipe: Recipe, *, base_dir: Path, progress: bool = True) -> Path
         rows = run.time_all()
         write_report(rows, stage, title=f"Compression report: {recipe.name}", backends=recipe.measure.backends,
                      notes=run.notes)
-        _replace_dir(stage, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return target / "report.md"
-
-
-def _replace_dir(stage: Path, target: Path) -> None:
-    """Swap the finished staging folder into place; the old results go only after that."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{stage.name[-8:]}")
-        target.rename(old)
-    stage.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["EdgeAiError", "check_recipe", "run_recipe"]

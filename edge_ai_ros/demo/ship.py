@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from edge_ai_ros.artifact_files import describe_files
-from edge_ai_ros.atomic_io import atomic_output_path, atomic_write_text, file_sha256
+from edge_ai_ros.atomic_io import atomic_output_dir, atomic_output_path, atomic_write_text, file_sha256
 from edge_ai_ros.errors import ConfigError
 from edge_ai_ros.manifest import ArtifactSpec, load_manifest, save_manifest, verify_artifact
 
@@ -155,30 +155,17 @@ def ship(run_dir: Path, variant: str, recipe_path: Path, dest: Path = INT8_DIR) 
     val_images, seed = _eval_facts(recipe)
     for checked in (row, parent):
         _map50(checked)
-    # everything goes into a staging folder first: a failure leaves ``dest`` as it was
-    staging = dest.parent / f".{dest.name}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    _ship_variant(run_dir, row, staging, model_id_prefix="demo_detector_int8", recipe=recipe,
-                  val_images=val_images, seed=seed)
-    _ship_variant(run_dir, parent, staging / REFERENCE_FOLDER, model_id_prefix="demo_detector_pruned",
-                  recipe=recipe, val_images=val_images, seed=seed)
-    provenance = {
-        "variant": variant, "fp32_reference": parent["name"], "lineage": _lineage(rows, variant),
-        "recipe": {"name": recipe.name, "sha256": recipe.sha256, "content": recipe.content},
-        "baseline_weights": recipe.baseline_weights,
-        "run_rows": [rows[name] for name in rows], "shipped_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": f"edge-ai-ros compress {recipe.name}",
-    }
-    atomic_write_text(staging / PROVENANCE_NAME, json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-    _replace_folder(staging, dest)
+    with atomic_output_dir(dest) as staging:  # a failure leaves ``dest`` as it was
+        _ship_variant(run_dir, row, staging, model_id_prefix="demo_detector_int8", recipe=recipe,
+                      val_images=val_images, seed=seed)
+        _ship_variant(run_dir, parent, staging / REFERENCE_FOLDER, model_id_prefix="demo_detector_pruned",
+                      recipe=recipe, val_images=val_images, seed=seed)
+        provenance = {
+            "variant": variant, "fp32_reference": parent["name"], "lineage": _lineage(rows, variant),
+            "recipe": {"name": recipe.name, "sha256": recipe.sha256, "content": recipe.content},
+            "baseline_weights": recipe.baseline_weights, "run_rows": [rows[name] for name in rows],
+            "shipped_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": f"edge-ai-ros compress {recipe.name}",
+        }
+        atomic_write_text(staging / PROVENANCE_NAME, json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     return dest / f"{ONNX_NAME}.manifest.json"
-
-
-def _replace_folder(new: Path, dest: Path) -> None:
-    """Put ``new`` in the place of ``dest`` by two renames (the old one is removed after)."""
-    old = dest.parent / f".{dest.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
-    new.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
